@@ -1,0 +1,163 @@
+"""`BetaSoftplus`: softplus activation with a learned, positive sharpness."""
+
+import keras
+import numpy as np
+
+from keras_softplus import ops
+from keras_softplus._registration import register_public
+
+
+def positive_floor(dtype):
+    """Smallest value a reparameterised positive weight may take.
+
+    `eps` of the weight's dtype: far from 0, so that `1/beta**2` in the beta
+    gradient stays finite even when the raw weight underflows its softplus.
+    """
+    return float(np.finfo(np.dtype(keras.backend.standardize_dtype(dtype))).eps)
+
+
+@register_public
+class BetaSoftplus(keras.layers.Layer):
+    """Softplus activation whose sharpness `beta` is learned.
+
+    Formula:
+    ```
+    f(x) = log(1 + exp(beta * x)) / beta
+    beta = softplus(beta_raw) + eps      (eps of the weight's dtype)
+    ```
+    `beta -> 0` approaches the line `x/2 + log(2)/beta`, and `beta -> inf`
+    approaches ReLU. `beta` stays strictly positive by reparameterisation:
+    the stored weight `beta_raw` is unconstrained, so no optimizer step can
+    make `beta` zero, negative or NaN. `beta_raw` starts at
+    `softplus_inverse(beta - eps)`, so that `layer.beta` equals the requested
+    `beta` to float32 rounding.
+
+    Args:
+        beta: initial beta, > 0 (in positive space).
+        learn_beta: whether beta is trainable. If False, beta stays fixed.
+        shared_axes: `None` (default) shares one beta across every element.
+            Otherwise, as in `keras.layers.PReLU`: the axes to share beta
+            along; every other axis (except the batch axis) gets its own
+            beta. For `(batch, height, width, channels)` inputs,
+            `shared_axes=[1, 2]` learns one beta per channel; `[]` learns one
+            per element.
+        beta_regularizer: regularizer applied to the positive `beta` (not to
+            the raw weight), added to the layer's losses when beta is learned.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> layer = keras_softplus.layers.BetaSoftplus(beta=2.0)
+    >>> layer(np.array([[-1.0, 0.0, 2.0]])).numpy()
+    array([[0.0634..., 0.3465..., 2.0090...]], dtype=float32)
+    >>> float(layer.beta)
+    2.0
+
+    Reference:
+    - [Dugas et al., 2001](https://proceedings.neurips.cc/paper/2000/hash/44968aece94f667e4095002d140b5896-Abstract.html)
+    """
+
+    def __init__(
+        self,
+        beta=1.0,
+        learn_beta=True,
+        shared_axes=None,
+        beta_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        floor = positive_floor(self.variable_dtype)
+        if not np.isfinite(beta) or beta <= floor:
+            raise ValueError(
+                f"`beta` must be > 0 (and above the floor {floor:g} of "
+                f"{self.variable_dtype}) and finite. Received: beta={beta}"
+            )
+        self.initial_beta = float(beta)
+        self.learn_beta = bool(learn_beta)
+        if shared_axes is None:
+            self.shared_axes = None
+        elif isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = [int(axis) for axis in shared_axes]
+        else:
+            self.shared_axes = [int(shared_axes)]
+        if self.shared_axes is not None and any(a < 1 for a in self.shared_axes):
+            raise ValueError(
+                "`shared_axes` must hold positive axes (axis 0 is the batch). "
+                f"Received: shared_axes={shared_axes}"
+            )
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self._beta_floor = floor
+
+    def build(self, input_shape):
+        if self.shared_axes is None:
+            param_shape = ()
+        else:
+            if max(self.shared_axes, default=0) >= len(input_shape):
+                raise ValueError(
+                    f"`shared_axes` {self.shared_axes} out of range for inputs "
+                    f"of rank {len(input_shape)}."
+                )
+            param_shape = list(input_shape[1:])
+            for axis in self.shared_axes:
+                param_shape[axis - 1] = 1
+            if None in param_shape:
+                raise ValueError(
+                    "Axes that are not shared need a known size. Received: "
+                    f"input_shape={input_shape}, shared_axes={self.shared_axes}"
+                )
+            axes = {
+                axis: input_shape[axis]
+                for axis in range(1, len(input_shape))
+                if axis not in self.shared_axes
+            }
+            self.input_spec = keras.layers.InputSpec(
+                ndim=len(input_shape), axes=axes
+            )
+        raw_initial = float(
+            ops.softplus_inverse(
+                np.float64(self.initial_beta - self._beta_floor)
+            )
+        )
+        self.beta_raw = self.add_weight(
+            shape=param_shape,
+            name="beta_raw",
+            initializer=keras.initializers.Constant(raw_initial),
+            trainable=self.learn_beta,
+            autocast=False,
+        )
+
+    @property
+    def beta(self):
+        """The current positive beta, a tensor of the weight's shape."""
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name} is not built yet; `beta` exists once it "
+                "has been called on an input."
+            )
+        return ops.softplus(self.beta_raw) + self._beta_floor
+
+    def call(self, inputs):
+        beta = self.beta
+        if self.beta_regularizer is not None and self.learn_beta:
+            self.add_loss(self.beta_regularizer(beta))
+        return ops.softplus(inputs, beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "beta": self.initial_beta,
+                "learn_beta": self.learn_beta,
+                "shared_axes": self.shared_axes,
+                "beta_regularizer": keras.regularizers.serialize(
+                    self.beta_regularizer
+                ),
+            }
+        )
+        return config

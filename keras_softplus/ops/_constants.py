@@ -1,0 +1,61 @@
+"""Per-dtype constants shared by every backend's softplus kernel.
+
+Every threshold here is derived from the floating-point format, never typed in
+as a bare literal, so that float32 and float64 get the cut-offs that are right
+for them.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+
+class KernelConstants:
+    """Thresholds and split parameters of one working dtype (float32/64).
+
+    Attributes:
+        eps: machine epsilon, `2**-(p-1)` for a `p`-bit significand.
+        tiny: smallest positive normal number.
+        max: largest finite number.
+        split_bits: low significand bits removed by the Dekker split,
+            `ceil(p / 2)`, so both halves multiply without rounding.
+        deep_tail: `-log(16 * tiny / eps)`. Beyond it, the first-order
+            corrections (of relative size ~eps) to `exp(-|z|)` would fall
+            below `tiny` and be flushed to zero on CPU, so the kernel works on
+            `exp(-|z| + tail_shift)` instead and scales back at the end.
+        tail_shift: integer shift `floor(log(eps**2 / (512 * tiny)))`, the
+            largest that keeps the shifted exponential at most `eps / 32`
+            where the deep tail starts, so `log1p(e) == e` and
+            `e / (1 + e) == e` hold for it to 1/64 ulp. Being an integer
+            below `|z|`, `tail_shift - |z|` is exact.
+        log1p_terms: coefficients `1/(2k+1)`, k = 1..K, of the series
+            `log1p(e) = 2*atanh(t) = 2t * (1 + t**2/3 + t**4/5 + ...)`
+            with `t = e/(2+e) <= 1/3`; K is the smallest order whose
+            truncation error `(1/9)**(K+1) / (2K+3)` is below `eps/4`.
+        inverse_large: `-log(eps)`. Above it `softplus_inverse(y) == y` to
+            rounding and `expm1` would soon overflow.
+    """
+
+    def __init__(self, numpy_dtype):
+        info = np.finfo(numpy_dtype)
+        significand_bits = info.nmant + 1
+        self.eps = float(info.eps)
+        self.tiny = float(info.tiny)
+        self.max = float(info.max)
+        self.int_dtype = np.dtype(f"int{info.bits}")
+        self.split_bits = (significand_bits + 1) // 2
+        self.deep_tail = -math.log(16 * self.tiny / self.eps)
+        self.tail_shift = float(math.floor(math.log(self.eps**2 / (512 * self.tiny))))
+        self.unshift = math.exp(-self.tail_shift)
+        order = 1
+        while (1.0 / 9.0) ** (order + 1) / (2 * order + 3) >= self.eps / 4:
+            order += 1
+        self.log1p_terms = [1.0 / (2 * k + 1) for k in range(1, order + 1)]
+        self.inverse_large = -math.log(self.eps)
+
+
+@functools.lru_cache(maxsize=None)
+def constants_for(dtype_name):
+    """`KernelConstants` for `"float32"` or `"float64"`."""
+    return KernelConstants(np.dtype(dtype_name))
