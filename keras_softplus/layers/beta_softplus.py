@@ -90,6 +90,8 @@ class BetaSoftplus(keras.layers.Layer):
             )
         self.beta_regularizer = keras.regularizers.get(beta_regularizer)
         self._beta_floor = floor
+        # Computed here, eagerly: `build` may run inside a traced function.
+        self._initial_raw = float(ops.softplus_inverse(np.float64(beta - floor)))
 
     def build(self, input_shape):
         if self.shared_axes is None:
@@ -116,15 +118,10 @@ class BetaSoftplus(keras.layers.Layer):
             self.input_spec = keras.layers.InputSpec(
                 ndim=len(input_shape), axes=axes
             )
-        raw_initial = float(
-            ops.softplus_inverse(
-                np.float64(self.initial_beta - self._beta_floor)
-            )
-        )
         self.beta_raw = self.add_weight(
             shape=param_shape,
             name="beta_raw",
-            initializer=keras.initializers.Constant(raw_initial),
+            initializer=keras.initializers.Constant(self._initial_raw),
             trainable=self.learn_beta,
             autocast=False,
         )

@@ -1,0 +1,26 @@
+"""Runs Python code in a fresh interpreter, as a user's next session would."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def run_python(code, timeout=300):
+    """Runs `code` with this interpreter in a new process; returns stdout.
+
+    Fails the calling test with the child's stderr when the child fails.
+    """
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    completed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"child process failed ({completed.returncode}):\n{completed.stderr[-4000:]}"
+        )
+    return completed.stdout
