@@ -156,7 +156,7 @@ def softminus(x, beta=1.0):
 
     >>> import keras_softplus
     >>> keras_softplus.ops.softminus([-30.0, 0.0, 30.0]).numpy()
-    array([-3.0000000e+01, -6.9314718e-01, -9.3576230e-14], dtype=float32)
+    array([-3.000000e+01, -6.931472e-01, -9.357623e-14], dtype=float32)
     """
     x, x_working, beta_working = _prepare(x, beta, "x")
     return tf.cast(_kernels().softminus(x_working, beta_working), x.dtype)
