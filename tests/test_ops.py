@@ -6,6 +6,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import mp_reference
 from keras_softplus import ops
@@ -426,3 +428,33 @@ def test_gradient_keeps_working_in_tf_function_with_variable_beta():
         for v in x.numpy()
     )
     np.testing.assert_allclose(step().numpy(), expected, rtol=1e-5)
+
+
+finite_float32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
+positive_beta = st.floats(
+    min_value=float(np.float32(1e-3)), max_value=float(np.float32(1e3)), width=32
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=finite_float32, beta=positive_beta)
+def test_softplus_lies_between_relu_and_relu_plus_log2_over_beta(x, beta):
+    y = float(ops.softplus(np.float32(x), np.float32(beta)))
+    relu = max(x, 0.0)
+    slack = 4 * np.finfo(np.float32).eps * (relu + np.log(2) / beta)
+    assert relu - slack <= y <= relu + np.log(2) / beta + slack
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=finite_float32, b=finite_float32)
+def test_two_product_is_exact_for_any_normal_float32_product(a, b):
+    exact = np.float64(a) * np.float64(b)
+    info = np.finfo(np.float32)
+    # Exactness needs every split half and partial product to stay normal
+    # and finite; in the kernel |beta*x| that small needs no correction.
+    assume(min(abs(a), abs(b)) > info.tiny / info.eps)
+    assume(info.tiny / info.eps**2 < abs(exact) < info.max / 2)
+    hi, lo = tf_kernels._two_product(
+        tf.constant(a, tf.float32), tf.constant(b, tf.float32), constants_for("float32")
+    )
+    assert np.float64(hi.numpy()) + np.float64(lo.numpy()) == exact
