@@ -1,0 +1,224 @@
+"""Shared helpers of the benchmark scripts: machine record, interleaved
+timing with paired ratios, results files.
+
+Not a test module. The scripts in this folder import it as a sibling
+(`python benchmarks/<script>.py` puts this folder on `sys.path`).
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+TESTS_DIR = os.path.join(REPO_ROOT, "tests")
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def results_dir(quick):
+    """`benchmarks/results/`, or `benchmarks/results/quick/` for smoke runs
+    (ignored by git, so quick numbers never replace the committed ones)."""
+    path = os.path.join(BENCH_DIR, "results", "quick" if quick else "")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(*args):
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=30, check=True,
+        ).stdout.rstrip("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def code_state():
+    """The commit measured, and uncommitted changes to the package (the
+    tree is shared with other work, so results name what they ran)."""
+    status = _git("status", "--porcelain", "--", "keras_softplus")
+    return {
+        "git_head": _git("rev-parse", "HEAD"),
+        "package_uncommitted_changes": status.splitlines() if status else [],
+    }
+
+
+def machine_info():
+    """Platform, CPU, core count, library versions and the device used."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "device": "GPU" if gpus else "CPU",
+        "gpus": [gpu.name for gpu in gpus],
+        "load_average_at_start": load,
+        "shared_machine_note": (
+            "CPU cores shared with other jobs while measuring; absolute "
+            "times are noisy, ratios come from interleaved candidates."
+        ),
+        "code": code_state(),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+    }
+
+
+def interleaved_times(candidates, repetitions, inner=1, warmup=2):
+    """Times each callable round-robin: one call of each per round.
+
+    Args:
+        candidates: dict name -> zero-argument callable that blocks until its
+            result is computed (true of TensorFlow on CPU).
+        repetitions: number of rounds.
+        inner: calls per timed sample; the sample is their mean.
+        warmup: untimed rounds first (tracing, XLA compilation, caches).
+
+    Returns:
+        dict name -> list of seconds per call, one entry per round, so that
+        entry `i` of two candidates were measured next to each other.
+    """
+    for _ in range(warmup):
+        for function in candidates.values():
+            function()
+    times = {name: [] for name in candidates}
+    names = list(candidates)
+    for round_index in range(repetitions):
+        # Rotate the order, so no candidate always runs first after a pause.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            function = candidates[name]
+            start = time.perf_counter()
+            for _ in range(inner):
+                function()
+            times[name].append((time.perf_counter() - start) / inner)
+    return times
+
+
+def summarize(samples):
+    """Median and quartiles of a list of seconds."""
+    ordered = sorted(samples)
+    quartiles = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [
+        ordered[0]
+    ] * 3
+    return {
+        "median_s": statistics.median(ordered),
+        "q1_s": quartiles[0],
+        "q3_s": quartiles[2],
+        "min_s": ordered[0],
+        "n": len(ordered),
+    }
+
+
+def paired_ratio(numerator, denominator):
+    """Ratio of two candidates from the same rounds.
+
+    `ratio` is the median of the per-round ratios (robust to load that
+    changes between rounds); `ratio_of_medians` and the quartiles of the
+    per-round ratios are given too.
+    """
+    per_round = [a / b for a, b in zip(numerator, denominator)]
+    quartiles = (
+        statistics.quantiles(per_round, n=4) if len(per_round) > 1 else [per_round[0]] * 3
+    )
+    return {
+        "ratio": statistics.median(per_round),
+        "ratio_q1": quartiles[0],
+        "ratio_q3": quartiles[2],
+        "ratio_of_medians": statistics.median(numerator) / statistics.median(denominator),
+    }
+
+
+def write_json(path, payload):
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=1, sort_keys=False, default=_jsonable)
+        handle.write("\n")
+    print(f"wrote {os.path.relpath(path, REPO_ROOT)}")
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value)}")
+
+
+def append_history(quick, benchmark, targets, machine):
+    """Appends this run's target ratios to `results/history.json`.
+
+    Timings on a shared machine move between runs; the summary lists every
+    full run's value next to the latest, so a verdict that flips is visible.
+    Quick runs are not recorded.
+    """
+    if quick:
+        return
+    path = os.path.join(results_dir(False), "history.json")
+    history = []
+    if os.path.exists(path):
+        with open(path) as handle:
+            history = json.load(handle)
+    history.append({
+        "benchmark": benchmark,
+        "date_utc": machine["date_utc"],
+        "git_head": machine["code"]["git_head"],
+        "load_average_at_start": machine["load_average_at_start"],
+        "measured": {name: t["measured"] for name, t in targets.items()},
+    })
+    write_json(path, history)
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_table(header, rows):
+    widths = [
+        max(len(str(header[i])), *(len(str(row[i])) for row in rows))
+        for i in range(len(header))
+    ]
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def regenerate_summary(quick):
+    """Rebuilds SUMMARY.md from every results file present."""
+    sys.path.insert(0, BENCH_DIR)
+    import make_summary
+
+    make_summary.main(results_dir(quick))

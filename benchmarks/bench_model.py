@@ -1,0 +1,184 @@
+"""Training-step time of a Keras MLP with `BetaSoftplus` against baselines.
+
+MLP: 4 hidden Dense layers of 512 units, each followed by the activation
+under test, a Dense(10) head, sparse categorical cross-entropy, Adam, batch
+1024 of 512 features, float32. One `model.train_on_batch` per step on fixed
+tensors; models built from the same seed.
+
+Activations:
+  relu            keras.layers.Activation("relu")
+  softplus        keras.layers.Activation("softplus") (the built-in, beta 1)
+  beta_softplus   keras_softplus.layers.BetaSoftplus() (trainable beta)
+  naive_beta      NaiveBetaSoftplus below: keras.ops.softplus(b*x)/b, b a
+                  trainable scalar, autodiff (extra reference)
+  beta_fixed      diagnostic: BetaSoftplus(learn_beta=False), so no beta
+                  gradient is needed (XLA drops that work; without XLA the
+                  custom gradient still computes it)
+
+Two compile settings: `jit_compile=False`, which is what Keras'
+`jit_compile="auto"` resolves to on a CPU-only machine, and
+`jit_compile=True` (XLA). Models run round-robin, several steps per sample,
+median of the per-round ratios.
+
+Target: beta_softplus / softplus <= 1.03 (step time).
+
+Usage: python benchmarks/bench_model.py [--quick]
+"""
+
+import argparse
+import os
+import sys
+
+import _common
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_softplus
+
+
+class NaiveBetaSoftplus(keras.layers.Layer):
+    """`softplus(b*x)/b` with a trainable scalar b, differentiated by autodiff."""
+
+    def build(self, input_shape):
+        self.b = self.add_weight(
+            shape=(), name="b", initializer=keras.initializers.Constant(1.0)
+        )
+
+    def call(self, inputs):
+        return keras.ops.softplus(self.b * inputs) / self.b
+
+
+ACTIVATIONS = {
+    "relu": lambda: keras.layers.Activation("relu"),
+    "softplus": lambda: keras.layers.Activation("softplus"),
+    "beta_softplus": lambda: keras_softplus.layers.BetaSoftplus(),
+    "naive_beta": lambda: NaiveBetaSoftplus(),
+    "beta_fixed": lambda: keras_softplus.layers.BetaSoftplus(learn_beta=False),
+}
+TARGET = {"ratio": "beta_softplus / softplus", "bound": 1.03}
+
+
+def build_model(activation, features, hidden, depth, jit_compile):
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((features,))]
+    for _ in range(depth):
+        layers += [keras.layers.Dense(hidden), ACTIVATIONS[activation]()]
+    layers.append(keras.layers.Dense(10))
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def auto_jit_resolution(features):
+    model = keras.Sequential([keras.Input((features,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", jit_compile="auto")
+    return bool(model.jit_compile)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny MLP, 3 reps")
+    args = parser.parse_args()
+    if args.quick:
+        batch, features, hidden, depth, repetitions, inner = 64, 32, 32, 4, 3, 2
+    else:
+        batch, features, hidden, depth, repetitions, inner = 1024, 512, 512, 4, 50, 4
+    machine = _common.machine_info()
+    print(f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
+          f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
+          f"device {machine['device']}")
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(size=(batch, features)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, 10, size=(batch,)).astype(np.int32))
+
+    results = {}
+    for jit in (False, True):
+        config = "jit" if jit else "no_jit"
+        models = {
+            name: build_model(name, features, hidden, depth, jit)
+            for name in ACTIVATIONS
+        }
+        calls = {
+            name: (lambda m=model: m.train_on_batch(inputs, labels))
+            for name, model in models.items()
+        }
+        times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
+        entry = {
+            "times": {name: _common.summarize(t) for name, t in times.items()},
+            "ratios": {
+                f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
+                for a in ACTIVATIONS if a != "softplus"
+            },
+        }
+        entry["ratios"]["softplus / relu"] = _common.paired_ratio(
+            times["softplus"], times["relu"]
+        )
+        results[config] = entry
+        print(f"  {config:<7} " + "  ".join(
+            f"{n}={entry['times'][n]['median_s'] * 1e3:.1f}ms" for n in ACTIVATIONS
+        ), flush=True)
+
+    print()
+    header = ["config"] + [f"{n} ms/step" for n in ACTIVATIONS] + [
+        "beta_softplus/softplus", "naive_beta/softplus", "beta_fixed/softplus",
+        "softplus/relu"]
+    rows = []
+    for config, entry in results.items():
+        rows.append(
+            [config]
+            + [f"{entry['times'][n]['median_s'] * 1e3:.1f}" for n in ACTIVATIONS]
+            + [f"{entry['ratios'][r]['ratio']:.3f}" for r in (
+                "beta_softplus / softplus", "naive_beta / softplus",
+                "beta_fixed / softplus", "softplus / relu")]
+        )
+    _common.print_table(header, rows)
+    targets = {}
+    for config, entry in results.items():
+        ratio = entry["ratios"][TARGET["ratio"]]
+        met = ratio["ratio"] <= TARGET["bound"]
+        targets[f"beta_softplus_vs_softplus@{config}"] = {
+            "ratio_name": TARGET["ratio"],
+            "config": config,
+            "measured": ratio["ratio"],
+            "measured_q1_q3": [ratio["ratio_q1"], ratio["ratio_q3"]],
+            "target": f"<= {TARGET['bound']}",
+            "met": bool(met),
+        }
+        print(f"target {TARGET['ratio']} ({config}) = {ratio['ratio']:.3f} "
+              f"[q1 {ratio['ratio_q1']:.3f}, q3 {ratio['ratio_q3']:.3f}] "
+              f"(target <= {TARGET['bound']}): {'met' if met else 'NOT met'}")
+
+    activation_elements = batch * hidden * depth
+    payload = {
+        "benchmark": "bench_model",
+        "quick": args.quick,
+        "machine": machine,
+        "device": machine["device"],
+        "model": {
+            "batch": batch, "features": features, "hidden": hidden,
+            "hidden_layers": depth, "classes": 10, "optimizer": "Adam(1e-3)",
+            "loss": "SparseCategoricalCrossentropy(from_logits=True)",
+            "dtype": "float32",
+            "activation_elements_per_step": activation_elements,
+        },
+        "keras_auto_jit_on_this_machine": auto_jit_resolution(features),
+        "repetitions": repetitions,
+        "steps_per_sample": inner,
+        "timing": "model.train_on_batch on fixed tensors; models interleaved "
+                  "round-robin; ratio = median of per-round ratios",
+        "results": results,
+        "targets": targets,
+    }
+    _common.write_json(os.path.join(_common.results_dir(args.quick), "model.json"), payload)
+    _common.append_history(args.quick, "bench_model", payload["targets"], machine)
+    _common.regenerate_summary(args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
