@@ -108,6 +108,14 @@ class _Pieces:
         self.log1p_e = self.log1p_lead + self.log1p_tail
 
 
+# The two kernels below are compiled with XLA even when the caller is not,
+# so that their ~70 elementwise ops run as a few fused loops instead of one
+# TensorFlow kernel (and one pass over memory) each. XLA compiles once per
+# input shape; `reduce_retracing` keeps the Python tracing to one per rank.
+_compiled_kernel = tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
+
+
+@_compiled_kernel
 def _softplus_value(x, beta):
     """`log1p(exp(beta*x)) / beta`."""
     pieces = _Pieces(x, beta)
@@ -127,6 +135,7 @@ def _softplus_value(x, beta):
     return tf.where(pieces.negative, negative, positive)
 
 
+@_compiled_kernel
 def _sigmoid_and_dbeta(x, beta):
     """`(sigmoid(beta*x), g(beta*x) / beta**2)`, the partials of the value."""
     pieces = _Pieces(x, beta)
@@ -166,7 +175,9 @@ def _sigmoid_and_dbeta_op(x, beta):
     d dbeta/dbeta = x**2*h/beta - 2*dbeta/beta, where
     h = sigmoid(z)*sigmoid(-z) is computed without cancellation.
     """
-    sigmoid, dbeta = _sigmoid_and_dbeta(x, beta)
+    # stop_gradient: in eager mode an outer tape would otherwise record the
+    # kernel's ops and keep their intermediates alive until it is released.
+    sigmoid, dbeta = _sigmoid_and_dbeta(tf.stop_gradient(x), tf.stop_gradient(beta))
 
     def grad(upstream_sigmoid, upstream_dbeta):
         mirrored_sigmoid, _ = _sigmoid_and_dbeta_op(-x, beta)
@@ -181,6 +192,15 @@ def _sigmoid_and_dbeta_op(x, beta):
     return (sigmoid, dbeta), grad
 
 
+@_compiled_kernel
+def _first_order_gradients(x, beta, upstream):
+    """`(upstream * sigmoid, upstream * dbeta)`, each reduced to its input's
+    shape, in one compiled function (the reduction to beta's shape fuses with
+    the products). Differentiable, through `_sigmoid_and_dbeta_op`."""
+    sigmoid, dbeta = _sigmoid_and_dbeta_op(x, beta)
+    return _reduce_to_shapes(upstream * sigmoid, upstream * dbeta, x, beta)
+
+
 @tf.custom_gradient
 def softplus(x, beta):
     """Fused beta-softplus of two working-dtype tensors.
@@ -190,10 +210,10 @@ def softplus(x, beta):
     """
 
     def grad(upstream):
-        sigmoid, dbeta = _sigmoid_and_dbeta_op(x, beta)
-        return _reduce_to_shapes(upstream * sigmoid, upstream * dbeta, x, beta)
+        return _first_order_gradients(x, beta, upstream)
 
-    return _softplus_value(x, beta), grad
+    value = _softplus_value(tf.stop_gradient(x), tf.stop_gradient(beta))
+    return value, grad
 
 
 def softminus(x, beta):
