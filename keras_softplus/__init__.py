@@ -7,8 +7,31 @@ plug into TensorFlow Probability.
 
 __version__ = "0.1.0"
 
+from keras_softplus import constraints
+from keras_softplus import distributions
 from keras_softplus import layers
+from keras_softplus import losses
+from keras_softplus import metrics
 from keras_softplus import ops
+from keras_softplus.constraints import SoftplusPositive
 from keras_softplus.layers import BetaSoftplus
+from keras_softplus.layers import NormalHead
+from keras_softplus.layers import PositiveDense
+from keras_softplus.layers import PositiveHead
+from keras_softplus.losses import NormalNLL
 
-__all__ = ["BetaSoftplus", "layers", "ops", "__version__"]
+__all__ = [
+    "BetaSoftplus",
+    "NormalHead",
+    "NormalNLL",
+    "PositiveDense",
+    "PositiveHead",
+    "SoftplusPositive",
+    "constraints",
+    "distributions",
+    "layers",
+    "losses",
+    "metrics",
+    "ops",
+    "__version__",
+]

@@ -1,0 +1,156 @@
+"""Tests of `keras_softplus.metrics`: NLL, RMSE of the mean, CRPS."""
+
+import keras
+import mpmath
+import numpy as np
+import pytest
+
+from keras_softplus import metrics
+from keras_softplus.layers import NormalHead
+from keras_softplus.losses import NormalNLL
+
+METRIC_CLASSES = {
+    "NormalNLLMetric": metrics.NormalNLLMetric,
+    "NormalMeanRMSE": metrics.NormalMeanRMSE,
+    "NormalCRPS": metrics.NormalCRPS,
+}
+
+
+def sample(units, batch=7, seed=0):
+    rng = np.random.default_rng(seed)
+    loc = rng.normal(size=(batch, units))
+    scale = rng.uniform(0.2, 3.0, size=(batch, units))
+    y = loc + scale * rng.normal(size=(batch, units)) * 1.5
+    return y.astype("float32"), np.concatenate([loc, scale], -1).astype("float32")
+
+
+def crps_by_quadrature(y, loc, scale):
+    """CRPS as the integral of (F(x) - 1{x >= y})**2, by mpmath quadrature."""
+    mpmath.mp.dps = 30
+    y, loc, scale = (mpmath.mpf(float(v)) for v in (y, loc, scale))
+    cdf = lambda x: mpmath.ncdf(x, loc, scale)  # noqa: E731
+    below = mpmath.quad(lambda x: cdf(x) ** 2, [-mpmath.inf, loc - 10 * scale, y])
+    above = mpmath.quad(lambda x: (1 - cdf(x)) ** 2, [y, loc + 10 * scale, mpmath.inf])
+    return float(below + above)
+
+
+def split(y_pred):
+    units = y_pred.shape[-1] // 2
+    return y_pred[:, :units].astype(np.float64), y_pred[:, units:].astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    "y, loc, scale",
+    [(0.0, 0.0, 1.0), (2.5, -1.0, 0.3), (-4.0, 1.0, 7.0), (1e-3, 0.0, 1e-3), (40.0, 0.0, 2.0)],
+    ids=["centred", "far_right_narrow", "left_wide", "tiny_scale", "outlier"],
+)
+def test_crps_matches_the_integral_definition(y, loc, scale):
+    metric = metrics.NormalCRPS(dtype="float64")
+    metric.update_state(np.array([[y]]), np.array([[loc, scale]]))
+    np.testing.assert_allclose(
+        float(metric.result()), crps_by_quadrature(y, loc, scale), rtol=1e-10
+    )
+
+
+def test_crps_tends_to_the_absolute_error_for_a_point_mass():
+    metric = metrics.NormalCRPS(dtype="float64")
+    metric.update_state(np.array([[3.0], [-2.0]]), np.array([[1.0, 1e-9], [0.5, 1e-9]]))
+    np.testing.assert_allclose(float(metric.result()), (2.0 + 2.5) / 2, rtol=1e-8)
+
+
+def test_crps_averages_over_units_and_samples_with_weights():
+    y, y_pred = sample(2, batch=4)
+    loc, scale = split(y_pred)
+    per_element = np.array(
+        [[crps_by_quadrature(y[i, j], loc[i, j], scale[i, j]) for j in range(2)]
+         for i in range(4)]
+    )
+    weights = np.array([1.0, 0.0, 3.0, 0.5])
+    metric = metrics.NormalCRPS()
+    metric.update_state(y, y_pred, sample_weight=weights)
+    expected = np.sum(per_element.mean(axis=1) * weights) / weights.sum()
+    np.testing.assert_allclose(float(metric.result()), expected, rtol=2e-6)
+
+
+@pytest.mark.parametrize("units", [1, 3])
+def test_nll_metric_is_the_plain_nll_averaged_over_batches(units):
+    y, y_pred = sample(units, batch=10)
+    metric = metrics.NormalNLLMetric()
+    metric.update_state(y[:4], y_pred[:4])
+    metric.update_state(y[4:], y_pred[4:])
+    loc, scale = split(y_pred)
+    nll = 0.5 * np.log(2 * np.pi) + np.log(scale) + 0.5 * ((y - loc) / scale) ** 2
+    np.testing.assert_allclose(float(metric.result()), nll.sum(-1).mean(), rtol=2e-6)
+    np.testing.assert_allclose(
+        float(metric.result()), float(NormalNLL()(y, y_pred)), rtol=2e-6
+    )
+    metric.reset_state()
+    assert float(metric.count) == 0.0
+
+
+@pytest.mark.parametrize("units", [1, 3])
+def test_rmse_of_the_mean(units):
+    y, y_pred = sample(units, batch=9)
+    loc, _ = split(y_pred)
+    metric = metrics.NormalMeanRMSE()
+    metric.update_state(y[:5], y_pred[:5])
+    metric.update_state(y[5:], y_pred[5:])
+    np.testing.assert_allclose(
+        float(metric.result()), np.sqrt(np.mean((y - loc) ** 2)), rtol=2e-6
+    )
+    # The scale plays no part.
+    other = y_pred.copy()
+    other[:, units:] *= 10
+    metric.reset_state()
+    metric.update_state(y, other)
+    np.testing.assert_allclose(
+        float(metric.result()), np.sqrt(np.mean((y - loc) ** 2)), rtol=2e-6
+    )
+
+
+def test_targets_without_the_unit_axis():
+    y, y_pred = sample(1)
+    for cls in METRIC_CLASSES.values():
+        with_axis, without = cls(), cls()
+        with_axis.update_state(y, y_pred)
+        without.update_state(y[:, 0], y_pred)
+        assert float(with_axis.result()) == float(without.result())
+
+
+@pytest.mark.parametrize("name", list(METRIC_CLASSES))
+def test_finite_at_min_scale_and_for_outliers(name):
+    y = np.array([[1.0], [1e6]], "float32")
+    y_pred = np.array([[0.0, 1e-6], [0.0, 1.0]], "float32")  # 1e6 sd away
+    metric = METRIC_CLASSES[name]()
+    metric.update_state(y, y_pred)
+    assert np.isfinite(float(metric.result()))
+
+
+@pytest.mark.parametrize("name", list(METRIC_CLASSES))
+def test_registered_with_a_config(name):
+    cls = METRIC_CLASSES[name]
+    assert keras.saving.get_registered_name(cls) == f"keras_softplus>{name}"
+    metric = cls(name="custom", dtype="float64")
+    restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert type(restored) is cls
+    assert restored.get_config() == {"name": "custom", "dtype": "float64"}
+    assert isinstance(metric, keras.metrics.Metric)
+
+
+def test_metrics_in_fit_logs():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), NormalHead(1)])
+    model.compile(
+        optimizer="adam",
+        loss=NormalNLL(),
+        metrics=[metrics.NormalNLLMetric(), metrics.NormalMeanRMSE(), metrics.NormalCRPS()],
+    )
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    y = x[:, :1] * 2
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "normal_nll", "normal_mean_rmse", "normal_crps"}
+    np.testing.assert_allclose(logs["normal_nll"], logs["loss"], rtol=1e-5)
+    y_pred = model.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        logs["normal_mean_rmse"], np.sqrt(np.mean((y - y_pred[:, :1]) ** 2)), rtol=1e-5
+    )
