@@ -140,7 +140,9 @@ class BetaSoftplus(keras.layers.Layer):
         beta = self.beta
         if self.beta_regularizer is not None and self.learn_beta:
             self.add_loss(self.beta_regularizer(beta))
-        return ops.softplus(inputs, beta)
+        # beta > 0 by construction: the kernel without the check of beta's
+        # value, which would cost a host copy per call on eager backends.
+        return ops._softplus_of_positive_beta(inputs, beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape
