@@ -51,13 +51,46 @@ def _git(*args):
         return None
 
 
+KERNEL_FILE = os.path.join("ops", "tf_kernels.py")
+
+
 def code_state():
-    """The commit measured, and uncommitted changes to the package (the
-    tree is shared with other work, so results name what they ran)."""
-    status = _git("status", "--porcelain", "--", "keras_softplus")
+    """The package code that was measured.
+
+    The tree is shared with other work, so this records the package that was
+    actually imported (its folder, which may be an export of a commit put
+    first on PYTHONPATH), which of its files differ from HEAD, and the git
+    blob hash of its `ops/tf_kernels.py`, the kernel the benchmarks measure
+    (`history.json` groups runs by it).
+    """
+    import keras_softplus
+
+    package_dir = os.path.dirname(os.path.abspath(keras_softplus.__file__))
+    paths = sorted(
+        os.path.join(root, name)
+        for root, _, files in os.walk(package_dir)
+        for name in files if name.endswith(".py")
+    )
+    hashes = (_git("hash-object", "--", *paths) or "").splitlines()
+    imported = {
+        os.path.relpath(path, package_dir): blob for path, blob in zip(paths, hashes)
+    }
+    listing = _git("ls-tree", "-r", "HEAD", "--", "keras_softplus/") or ""
+    at_head = {}
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        if path.endswith(".py"):
+            at_head[os.path.relpath(path, "keras_softplus")] = meta.split()[2]
+    differing = sorted(
+        name for name in set(imported) | set(at_head)
+        if imported.get(name) != at_head.get(name)
+    )
     return {
         "git_head": _git("rev-parse", "HEAD"),
-        "package_uncommitted_changes": status.splitlines() if status else [],
+        "package_dir": package_dir,
+        "package_files_differing_from_head": differing,
+        "package_matches_head": not differing,
+        "tf_kernels_blob": imported.get(KERNEL_FILE),
     }
 
 
@@ -180,8 +213,8 @@ def append_history(quick, benchmark, targets, machine):
     """Appends this run's target ratios to `results/history.json`.
 
     Timings on a shared machine move between runs; the summary lists every
-    full run's value next to the latest, so a verdict that flips is visible.
-    Quick runs are not recorded.
+    full run of the same kernel (`tf_kernels_blob`) next to the latest, so a
+    verdict that flips is visible. Quick runs are not recorded.
     """
     if quick:
         return
@@ -194,6 +227,8 @@ def append_history(quick, benchmark, targets, machine):
         "benchmark": benchmark,
         "date_utc": machine["date_utc"],
         "git_head": machine["code"]["git_head"],
+        "tf_kernels_blob": machine["code"]["tf_kernels_blob"],
+        "package_matches_head": machine["code"]["package_matches_head"],
         "load_average_at_start": machine["load_average_at_start"],
         "measured": {name: t["measured"] for name, t in targets.items()},
     })

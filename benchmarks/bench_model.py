@@ -20,6 +20,14 @@ Two compile settings: `jit_compile=False`, which is what Keras'
 `jit_compile=True` (XLA). Models run round-robin, several steps per sample,
 median of the per-round ratios.
 
+Diagnostics, to attribute a step-time difference to the activation:
+`layer_diagnostic`, each activation layer alone, forward and backward at the
+model's activation shape, in both compile settings, with the structure of its
+traced graph (TF ops, XLA launches) and the fixed cost of the fused op's
+launches (`launch_probe`, scalar inputs); `step_structure`, the optimized HLO of
+each model's loss + gradients compiled as one XLA program (kernels, and
+activation-sized arrays written).
+
 Target: beta_softplus / softplus <= 1.03 (step time).
 
 Usage: python benchmarks/bench_model.py [--quick]
@@ -75,6 +83,137 @@ def build_model(activation, features, hidden, depth, jit_compile):
     return model
 
 
+def layer_diagnostic(batch, hidden, repetitions, inner):
+    """The activation layer alone, forward and backward, at the shape it
+    has in the model: `(batch, hidden)`, gradients wrt its input and its
+    trainable weights for an upstream `dy`, in `tf.function` without and
+    with `jit_compile`. Candidates run round-robin as in the model
+    benchmark. Also the traced graph's structure (`bench_ops.tf_graph_ops`):
+    TF ops TensorFlow runs one kernel each, and XLA launches."""
+    from bench_ops import tf_graph_ops
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(0.0, 2.0, (batch, hidden)).astype(np.float32))
+    dy = tf.constant(rng.normal(0.0, 1.0, (batch, hidden)).astype(np.float32))
+    results = {}
+    for jit in (False, True):
+        config = "jit" if jit else "no_jit"
+        steps, structure = {}, {}
+        for name, make in ACTIVATIONS.items():
+            layer = make()
+            layer.build((batch, hidden))
+
+            def step(x, dy, layer=layer):
+                weights = list(layer.trainable_weights)
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = layer(x)
+                return y, tape.gradient(y, [x] + weights, output_gradients=dy)
+
+            steps[name] = tf.function(step, jit_compile=jit, autograph=False)
+            if not jit:
+                graph = steps[name].get_concrete_function(x, dy).graph
+                ops_ = tf_graph_ops(graph)
+                structure[name] = {
+                    "tf_ops_outside_xla": sum(ops_["outside_xla"].values()),
+                    "tf_op_types_outside_xla": ops_["outside_xla"],
+                    "xla_launches": sum(ops_["xla_calls"].values()),
+                    "xla_calls": ops_["xla_calls"],
+                }
+        calls = {name: (lambda f=f: f(x, dy)) for name, f in steps.items()}
+        times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
+        results[config] = {
+            "times": {name: _common.summarize(t) for name, t in times.items()},
+            "ratios": {
+                f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
+                for a in ACTIVATIONS if a != "softplus"
+            },
+        }
+        if structure:
+            results[config]["structure"] = structure
+        print(f"  layer {config:<7} " + "  ".join(
+            f"{n}={results[config]['times'][n]['median_s'] * 1e3:.2f}ms"
+            for n in ACTIVATIONS), flush=True)
+    return results
+
+
+def step_structure(models, inputs, labels, batch, hidden):
+    """Optimized HLO of each model's loss + gradients (the training step
+    without the optimizer update) compiled as one XLA program: top-level
+    kernels of the entry computation, and how many of them write an
+    activation-sized `[batch, hidden]` array (pre-activations, activations,
+    their gradients, and any intermediate stored between kernels)."""
+    import re
+
+    from bench_ops import HLO_INSTRUCTION, NOT_KERNELS
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    pattern = re.compile(rf"\[{batch},{hidden}\]")
+    structure = {}
+    def make_step(model):
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            return loss, tape.gradient(loss, model.trainable_variables)
+
+        return tf.function(step, jit_compile=True, autograph=False)
+
+    for name, model in models.items():
+        hlo = make_step(model).experimental_get_compiler_ir(
+            inputs, labels)(stage="optimized_hlo")
+        entry = hlo[hlo.index("ENTRY"):]
+        entry = entry[: entry.index("\n}")]
+        kernels = [(shape, op) for _, shape, op in HLO_INSTRUCTION.findall(entry)
+                   if op not in NOT_KERNELS]
+        structure[name] = {
+            "xla_entry_kernels": len(kernels),
+            "activation_sized_arrays_written": sum(
+                1 for shape, _ in kernels if pattern.search(shape)),
+            "dot_kernels": sum(1 for _, op in kernels if op == "dot"),
+        }
+    return structure
+
+
+def launch_probe(repetitions, inner):
+    """Fixed cost per call, without XLA around it: forward and backward of
+    `keras_softplus.ops.softplus` on a scalar x and beta (two XLA launches,
+    no work) against `tf.nn.softplus` on a scalar (three TF ops), each in
+    its own `tf.function`, round-robin."""
+    from keras_softplus import ops as ks_ops
+
+    x = tf.constant(0.3)
+    b = tf.constant(1.7)
+
+    @tf.function(autograph=False)
+    def fused(x, b):
+        with tf.GradientTape() as tape:
+            tape.watch([x, b])
+            y = ks_ops.softplus(x, b)
+        return y, tape.gradient(y, [x, b])
+
+    @tf.function(autograph=False)
+    def builtin(x, b):
+        del b
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.softplus(x)
+        return y, tape.gradient(y, x)
+
+    calls = {"fused_scalar": lambda: fused(x, b), "builtin_scalar": lambda: builtin(x, b)}
+    times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
+    result = {name: _common.summarize(t) for name, t in times.items()}
+    print("  launch probe (tf.function, scalar fwd+bwd): " + "  ".join(
+        f"{n}={v['median_s'] * 1e6:.0f}us" for n, v in result.items()), flush=True)
+    return {
+        "description": "tf.function fwd+bwd on a scalar: fused_scalar = "
+                       "keras_softplus.ops.softplus (2 XLA launches), "
+                       "builtin_scalar = tf.nn.softplus (3 TF ops)",
+        "repetitions": repetitions,
+        "calls_per_sample": inner,
+        "times": result,
+    }
+
+
 def auto_jit_resolution(features):
     model = keras.Sequential([keras.Input((features,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse", jit_compile="auto")
@@ -120,9 +259,15 @@ def main():
             times["softplus"], times["relu"]
         )
         results[config] = entry
+        if jit:
+            structure = step_structure(models, inputs, labels, batch, hidden)
         print(f"  {config:<7} " + "  ".join(
             f"{n}={entry['times'][n]['median_s'] * 1e3:.1f}ms" for n in ACTIVATIONS
         ), flush=True)
+
+    layer_repetitions, layer_inner = (3, 2) if args.quick else (200, 5)
+    layer = layer_diagnostic(batch, hidden, layer_repetitions, layer_inner)
+    probe = launch_probe(layer_repetitions, 4 * layer_inner)
 
     print()
     header = ["config"] + [f"{n} ms/step" for n in ACTIVATIONS] + [
@@ -174,6 +319,23 @@ def main():
                   "round-robin; ratio = median of per-round ratios",
         "results": results,
         "targets": targets,
+        "step_structure": {
+            "description": "loss + gradients of each model (no optimizer "
+                           "update) as one XLA program, optimized HLO: entry "
+                           "kernels, those writing a [batch, hidden] array",
+            "results": structure,
+        },
+        "layer_diagnostic": {
+            "description": "the activation layer alone at (batch, hidden), "
+                           "forward + backward (grads wrt input and trainable "
+                           "weights), tf.function without / with jit_compile; "
+                           "median ms per call, ratio = median of per-round "
+                           "ratios",
+            "repetitions": layer_repetitions,
+            "calls_per_sample": layer_inner,
+            "results": layer,
+            "launch_probe": probe,
+        },
     }
     _common.write_json(os.path.join(_common.results_dir(args.quick), "model.json"), payload)
     _common.append_history(args.quick, "bench_model", payload["targets"], machine)

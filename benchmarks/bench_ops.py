@@ -19,6 +19,13 @@ Candidates:
 Targets (jit, each size): ours/builtin <= 1.15, naive/ours >= 1.5,
 ours/copy <= 1.8.
 
+Structure (`graph_structure`): the package's kernels are
+`tf.function(jit_compile=True)` functions, so a `tf.function` graph of ours
+holds a few TF ops and calls to them; the count follows those calls, and
+separates the ops TensorFlow runs one kernel each from those XLA compiles
+(one launch per call). The fully jit-compiled fwd+bwd is one XLA program
+with the kernels inlined; its optimized HLO is analysed too.
+
 Usage: python benchmarks/bench_ops.py [--quick]
 """
 
@@ -99,10 +106,14 @@ MODES = {
     "jit": lambda f: tf.function(f, jit_compile=True),
 }
 STRUCTURAL_OPS = {
-    "Placeholder", "Const", "Identity", "IdentityN", "NoOp", "Shape",
-    "Reshape", "BroadcastGradientArgs", "Fill",
+    "Placeholder", "Const", "Identity", "IdentityN", "StopGradient", "NoOp",
+    "Shape", "Reshape", "BroadcastGradientArgs", "Fill",
 }
+CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 TRANSCENDENTAL_HLO = ("exponential", "log", "log-plus-one", "logistic", "divide")
+NOT_KERNELS = ("parameter", "constant", "tuple", "get-tuple-element", "bitcast")
+# `%name = shape op(`; a tuple shape contains spaces.
+HLO_INSTRUCTION = re.compile(r"%([\w.\-]+) = (\([^)]*\)|\S+) ([a-z\-]+)\(")
 
 
 def check_agreement(x, b, dy):
@@ -118,51 +129,171 @@ def check_agreement(x, b, dy):
     np.testing.assert_allclose(grad_ours.numpy(), grad_naive.numpy(), rtol=1e-3)
 
 
+def _must_compile(attrs):
+    return "_XlaMustCompile" in attrs and attrs["_XlaMustCompile"].b
+
+
+def tf_graph_ops(graph):
+    """Compute ops of a traced graph, split by who runs them.
+
+    The graph's own ops and the bodies of the functions it calls are
+    followed recursively. Ops inside a function marked `_XlaMustCompile`
+    (a `tf.function(jit_compile=True)`, as the package's kernels are) are
+    compiled together by XLA into one launch; the others run one TensorFlow
+    kernel each. Returns the ops run by TensorFlow (`outside_xla`), the ops
+    compiled by XLA (`inside_xla`), and the compiled functions called from
+    TensorFlow (`xla_calls`: function name -> calls, each one XLA launch).
+    """
+    graph_def = graph.as_graph_def()
+    library = {f.signature.name: f for f in graph_def.library.function}
+    outside = collections.Counter()
+    inside = collections.Counter()
+    calls = collections.Counter()
+
+    def visit(nodes, compiled):
+        for node in nodes:
+            if node.op in CALL_OPS:
+                name = node.attr["f"].func.name
+                body = library[name]
+                must = _must_compile(node.attr) or _must_compile(body.attr)
+                if must and not compiled:
+                    calls[name] += 1
+                visit(body.node_def, compiled or must)
+            elif node.op not in STRUCTURAL_OPS:
+                (inside if compiled else outside)[node.op] += 1
+
+    visit(graph_def.node, False)
+    return {
+        "outside_xla": dict(sorted(outside.items())),
+        "inside_xla": dict(sorted(inside.items())),
+        "xla_calls": dict(calls),
+    }
+
+
+def _line_of(entry, name):
+    match = re.search(rf"^\s*(?:ROOT )?%{re.escape(name)} = .*$", entry, re.M)
+    return match.group(0) if match else ""
+
+
+def hlo_structure(hlo, size):
+    """Top-level kernels of the entry computation of an optimized HLO module,
+    the full-size arrays they write that are not outputs (intermediates
+    stored and read back), and the transcendental/divide instructions."""
+    hlo_ops = collections.Counter(m[2] for m in HLO_INSTRUCTION.findall(hlo))
+    entry = hlo[hlo.index("ENTRY"):]
+    entry = entry[: entry.index("\n}")]
+    instructions = HLO_INSTRUCTION.findall(entry)
+    kernels = [op for _, _, op in instructions if op not in NOT_KERNELS]
+    root = re.search(r"ROOT %[\w.\-]+ = \([^)]*\) tuple\(([^)]*)\)", entry)
+    if root:
+        outputs = set(re.findall(r"%([\w.\-]+)", root.group(1)))
+    else:  # a single output is the ROOT instruction itself
+        outputs = set(re.findall(r"ROOT %([\w.\-]+)", entry))
+    materialized = []
+    for line in entry.splitlines():
+        match = HLO_INSTRUCTION.search(line)
+        if not match:
+            continue
+        name, shape, op = match.groups()
+        if (op not in NOT_KERNELS and re.search(rf"\[{size}\]", shape)
+                and name not in outputs):
+            op_type = re.search(r'op_type="(\w+)"', line)
+            readers = [
+                other for other, _, other_op in instructions
+                if other != name and other_op not in ("tuple",)
+                and re.search(rf"%{re.escape(name)}[,)]", _line_of(entry, other))
+            ]
+            materialized.append({
+                "name": name, "tf_op_type": op_type.group(1) if op_type else None,
+                "read_by_kernels": len(readers),
+                "readers": readers,
+            })
+    return {
+        "kernels": len(kernels),
+        "kernel_types": dict(collections.Counter(kernels)),
+        "materialized_full_size_arrays": len(materialized),
+        "materialized": materialized,
+        "transcendental_and_divide": {op: hlo_ops.get(op, 0) for op in TRANSCENDENTAL_HLO},
+    }
+
+
+def _compiled_functions():
+    """The package's jit-compiled tf.functions by Python name, to find the
+    XLA programs that a `tf.function` graph calls."""
+    from keras_softplus.ops import tf_kernels
+
+    found = {}
+    for value in vars(tf_kernels).values():
+        python_function = getattr(value, "python_function", None)
+        if python_function is not None and hasattr(value, "experimental_get_compiler_ir"):
+            found[python_function.__name__] = value
+    return found
+
+
+def separate_clusters(graph, calls, size):
+    """HLO of each compiled function the `tf.function` graph calls from
+    TensorFlow (each is its own XLA program, compiled and launched
+    separately; no fusion or common subexpressions across them)."""
+    known = _compiled_functions()
+    call_inputs = {}
+    for op in graph.get_operations():
+        if op.type in CALL_OPS:
+            call_inputs[op.get_attr("f").name] = [t for t in op.inputs]
+    clusters = {}
+    for name, count in calls.items():
+        python_name = re.fullmatch(r"__inference_(.+)_\d+", name)
+        function = known.get(python_name.group(1)) if python_name else None
+        inputs = call_inputs.get(name)
+        if function is None or inputs is None:
+            clusters[name] = {"calls": count, "hlo": None}
+            continue
+        args = [tf.zeros(t.shape, t.dtype) for t in inputs]
+        hlo = function.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+        clusters[name] = {"calls": count, "hlo": hlo_structure(hlo, size)}
+    return clusters
+
+
 def graph_structure(x, b, dy):
-    """Op counts: traced tf.function graph (each compute op is one kernel
-    launch and one pass over memory without XLA) and XLA's optimized HLO
-    (top-level kernels of the entry computation, transcendental ops)."""
+    """Op counts per candidate.
+
+    tf.function graph (fwd+bwd, no outer XLA): ops that TensorFlow runs one
+    kernel each, XLA launches of the package's jit-compiled kernels (and
+    the TF ops compiled inside them), and the optimized HLO of each of
+    those launches. Fully jit-compiled fwd+bwd: XLA's optimized HLO (the
+    compiled kernels inlined into one program).
+    """
+    size = x.shape.num_elements()
     structure = {}
     for name, function in CANDIDATES.items():
         graph = tf.function(function).get_concrete_function(x, b, dy).graph
-        counts = collections.Counter(op.type for op in graph.get_operations())
-        compute = {k: v for k, v in counts.items() if k not in STRUCTURAL_OPS}
+        tf_ops = tf_graph_ops(graph)
+        clusters = separate_clusters(graph, tf_ops["xla_calls"], size)
         hlo = tf.function(function, jit_compile=True).experimental_get_compiler_ir(
             x, b, dy
         )(stage="optimized_hlo")
-        hlo_ops = collections.Counter(re.findall(r"= \S+ ([a-z\-]+)\(", hlo))
-        entry = hlo[hlo.index("ENTRY"):]
-        entry = entry[: entry.index("\n}")]
-        entry_ops = re.findall(r"= \S+ ([a-z\-]+)\(", entry)
-        kernels = [
-            op for op in entry_ops
-            if op not in ("parameter", "constant", "tuple", "get-tuple-element",
-                          "bitcast")
-        ]
-        # Full-size arrays an entry kernel writes that are not outputs of the
-        # program: intermediates that go through memory.
-        size = x.shape.num_elements()
-        root = re.search(r"ROOT [^\n]*? tuple\(([^)]*)\)", entry)
-        if root:
-            outputs = set(re.findall(r"%([\w.\-]+)", root.group(1)))
-        else:  # a single output is the ROOT instruction itself
-            outputs = set(re.findall(r"ROOT %([\w.\-]+)", entry))
-        materialized = [
-            name for name, shape, op in re.findall(
-                r"%([\w.\-]+) = (\S+) ([a-z\-]+)\(", entry)
-            if op not in ("parameter", "constant", "tuple")
-            and re.search(rf"\[{size}\]", shape) and name not in outputs
-        ]
+        jit = hlo_structure(hlo, size)
+        measured = [c["hlo"] for c in clusters.values() if c["hlo"]]
         structure[name] = {
-            "tf_graph_compute_ops": sum(compute.values()),
-            "tf_graph_op_types": dict(sorted(compute.items())),
-            "xla_entry_kernels": len(kernels),
-            "xla_materialized_full_size_arrays": len(materialized),
-            "xla_materialized_names": materialized,
-            "xla_entry_kernel_types": dict(collections.Counter(kernels)),
-            "xla_transcendental_and_divide": {
-                op: hlo_ops.get(op, 0) for op in TRANSCENDENTAL_HLO
-            },
+            "tf_graph_ops_outside_xla": sum(tf_ops["outside_xla"].values()),
+            "tf_graph_op_types_outside_xla": tf_ops["outside_xla"],
+            "tf_graph_xla_launches": sum(tf_ops["xla_calls"].values()),
+            "tf_graph_ops_inside_xla": sum(tf_ops["inside_xla"].values()),
+            "tf_graph_op_types_inside_xla": tf_ops["inside_xla"],
+            "tf_graph_xla_clusters": clusters,
+            "tf_graph_xla_kernels": (
+                sum(c["kernels"] for c in measured)
+                if len(measured) == len(clusters) else None),
+            "tf_graph_xla_materialized_full_size_arrays": (
+                sum(c["materialized_full_size_arrays"] for c in measured)
+                if len(measured) == len(clusters) else None),
+            "tf_graph_xla_exp": (
+                sum(c["transcendental_and_divide"]["exponential"] for c in measured)
+                if len(measured) == len(clusters) else None),
+            "xla_entry_kernels": jit["kernels"],
+            "xla_entry_kernel_types": jit["kernel_types"],
+            "xla_materialized_full_size_arrays": jit["materialized_full_size_arrays"],
+            "xla_materialized": jit["materialized"],
+            "xla_transcendental_and_divide": jit["transcendental_and_divide"],
         }
     return structure
 
@@ -260,11 +391,15 @@ def main():
         print(f"target {name}: {verdict['ratio_name']} = {verdict['measured']:.2f} "
               f"(target {verdict['target']}): {'met' if verdict['met'] else 'NOT met'}")
     print()
-    print("graph structure (tf.function compute ops; XLA entry kernels; "
-          "XLA exp/log/log1p/divide):")
+    print("graph structure (tf.function: TF ops outside XLA, XLA launches, TF "
+          "ops compiled inside them, their XLA kernels; jit: XLA entry kernels, "
+          "materialized intermediates, exp/log/log1p/divide):")
     for name, s in structure.items():
         t = s["xla_transcendental_and_divide"]
-        print(f"  {name:<9} tf ops={s['tf_graph_compute_ops']:<4} xla kernels="
+        print(f"  {name:<9} tf ops={s['tf_graph_ops_outside_xla']:<3} "
+              f"launches={s['tf_graph_xla_launches']} "
+              f"compiled ops={s['tf_graph_ops_inside_xla']:<4} "
+              f"cluster kernels={s['tf_graph_xla_kernels']} | jit kernels="
               f"{s['xla_entry_kernels']:<3} materialized="
               f"{s['xla_materialized_full_size_arrays']:<3} exp={t['exponential']} log={t['log']} "
               f"log1p={t['log-plus-one']} div={t['divide']}")
