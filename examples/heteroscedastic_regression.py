@@ -29,6 +29,26 @@ Baselines trained in the same run, on the same splits:
 2. the TFP tutorial's head, `scale = 1e-3 + softplus(0.05*t)`, behind plain
    softplus activations, trained with the same NLL (no `tfp.layers`).
 
+Our recipe (defaults): x and y standardised on the training draw; two
+hidden layers of 256 units with `BetaSoftplus` (beta learned, starting at 5),
+the first layer's breakpoints spread over the data; a `NormalHead`. Each
+member fits the loc alone by MSE first (full-batch Adam, early stopping on
+validation RMSE), then the scale is reset to the validation residual scale
+and mean and scale are trained by `NormalNLL` at a fifth of the learning rate,
+early-stopping on validation NLL with the best weights restored. The default
+ensemble is 5 members on 5 validation folds (every point trains 4 of them),
+combined as an equal-weight mixture of Normals.
+
+Measured result of the default run (seed 0, 10,000 test points, about 3 min
+on 2 CPU cores): ensemble NLL 2.116 against the optimum 1.848 and the
+constant-variance optimum 2.095; a single network 2.330; the TFP tutorial
+head 2.404; the constant-variance MSE baseline 2.708. The 0.05-nat target
+is NOT reached: with 150 points the mean's estimation error alone costs
+~0.3 nats (the script prints this decomposition: our mean with the true
+sigma(x) scores 2.14), and a Gaussian process mean with the true sigma(x)
+does no better on such draws (1.97 to 2.07 over four seeds). `--n-train`
+shows how the gap closes with more data.
+
 Run it from the repository root:
 
     python examples/heteroscedastic_regression.py              # default
