@@ -23,6 +23,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import input_grids
 import mp_reference
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -106,31 +107,14 @@ SECOND_ORDER_POINTS = np.array(
 INVERSE_BETA = 1.5
 
 
-def accuracy_grid(points_per_sign=400):
-    """x in +-[1e-6, 3e3], log-spaced, plus 0 (as in tests/test_ops.py)."""
-    magnitudes = np.logspace(-6, np.log10(3e3), points_per_sign)
-    return np.concatenate([-magnitudes[::-1], [0.0], magnitudes])
+def accuracy_grid():
+    """The shared accuracy grid, at 400 points per sign."""
+    return input_grids.accuracy_grid(points_per_sign=400)
 
 
 def extreme_magnitudes(dtype):
-    """Zero, subnormal, tiny, eps, moderate, huge and infinite."""
-    info = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
-    magnitudes = [
-        0.0,
-        float(info.smallest_subnormal),
-        float(info.tiny),
-        float(info.eps),
-        0.5,
-        1.0,
-        20.0,
-        88.0,
-        710.0,
-        1e5,
-        float(info.max) / 2,
-        float(info.max),
-        np.inf,
-    ]
-    return [m for m in magnitudes if m <= float(info.max) or m == np.inf]
+    """The shared extreme magnitudes, and infinity."""
+    return input_grids.extreme_magnitudes(NUMPY_DTYPES[dtype]) + [np.inf]
 
 
 def inputs(kind, dtype):

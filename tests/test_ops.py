@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mp_reference
+from input_grids import accuracy_grid, extreme_magnitudes
 from keras_softplus import ops
 from keras_softplus.ops import tf_kernels
 from keras_softplus.ops._constants import constants_for
@@ -22,12 +23,6 @@ ULP_TOLERANCE = {
 HALF_DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 ALL_DTYPES = ["float16", "bfloat16", "float32", "float64"]
 QUANTITIES = ("value", "dx", "dbeta")
-
-
-def accuracy_grid(points_per_sign=1500):
-    """x in +-[1e-6, 3e3], log-spaced, plus 0."""
-    magnitudes = np.logspace(-6, np.log10(3e3), points_per_sign)
-    return np.concatenate([-magnitudes[::-1], [0.0], magnitudes])
 
 
 def value_and_partials(x, beta):
@@ -96,22 +91,7 @@ def test_half_precision_within_one_ulp_of_correct_rounding(dtype, beta, mode):
 
 
 def extreme_inputs(numpy_dtype):
-    info = ml_dtypes.finfo(numpy_dtype)
-    magnitudes = [
-        0.0,
-        float(info.smallest_subnormal),
-        float(info.tiny),
-        float(info.eps),
-        0.5,
-        1.0,
-        20.0,
-        88.0,
-        710.0,
-        1e5,
-        float(info.max) / 2,
-        float(info.max),
-    ]
-    values = [m for m in magnitudes if m <= float(info.max)]
+    values = extreme_magnitudes(numpy_dtype)
     return np.array(values + [-v for v in values]).astype(numpy_dtype)
 
 
