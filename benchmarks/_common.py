@@ -7,6 +7,7 @@ Not a test module. The scripts in this folder import it as a sibling
 
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -257,3 +258,18 @@ def regenerate_summary(quick):
     import make_summary
 
     make_summary.main(results_dir(quick))
+
+
+def format_ulp(value):
+    """An ulp error for a table: `-` if unmeasured, `inf` if not finite."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return "inf"
+    if value == 0:
+        return "0"
+    if value < 10:
+        return f"{value:.2g}"
+    if value < 1e4:
+        return f"{value:.0f}"
+    return f"{value:.1e}"

@@ -210,7 +210,7 @@ def evaluate_grid(points_per_sign):
                             ] = _as_float32(errors)
             print(f"  {dtype:<8} beta={beta:<5} " + "  ".join(
                 f"{m}:" + "/".join(
-                    _fmt(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
+                    _common.format_ulp(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
                     for q in METHOD_QUANTITIES[m]
                 ) for m in METHOD_QUANTITIES
             ), flush=True)
@@ -280,18 +280,6 @@ def torch_threshold_errors(points):
     return results, at_20_1, arrays
 
 
-def _fmt(value):
-    if not np.isfinite(value):
-        return "inf"
-    if value == 0:
-        return "0"
-    if value < 10:
-        return f"{value:.2g}"
-    if value < 1e4:
-        return f"{value:.0f}"
-    return f"{value:.1e}"
-
-
 def headline(summary, mode="eager"):
     """Max over betas, per dtype, method and quantity."""
     table = {}
@@ -315,7 +303,7 @@ def markdown(summary, torch_results, at_20_1, quick):
         table = headline(summary, mode)
         for dtype in DTYPES:
             rows.append([f"{dtype}" + ("" if mode == "eager" else " (jit)")] + [
-                _fmt(table[(dtype, m, q)]) for m, q in cols])
+                _common.format_ulp(table[(dtype, m, q)]) for m, q in cols])
     lines.append(_common.markdown_table(header, rows))
     lines.append("")
     lines.append("Per dtype and beta (eager):\n")
@@ -323,7 +311,7 @@ def markdown(summary, torch_results, at_20_1, quick):
     for dtype in DTYPES:
         for beta in BETAS:
             rows.append([dtype, str(beta)] + [
-                _fmt(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
+                _common.format_ulp(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
                 for m, q in cols])
     lines.append(_common.markdown_table(["dtype", "beta"] + header[1:], rows))
     lines.append("")
@@ -335,9 +323,9 @@ def markdown(summary, torch_results, at_20_1, quick):
         f"{at_20_1['dx_abs_error']:.2e}:\n")
     rows = [[beta,
              f"{r['value_max_abs']:.2e}", f"{r['value_max_rel']:.2e}",
-             _fmt(r["value_max_ulp"]), f"{r['dx_max_abs']:.2e}",
-             _fmt(r["dx_max_ulp"]), _fmt(r["below_threshold_value_max_ulp"]),
-             _fmt(r["ours_value_max_ulp"]), _fmt(r["ours_dx_max_ulp"])]
+             _common.format_ulp(r["value_max_ulp"]), f"{r['dx_max_abs']:.2e}",
+             _common.format_ulp(r["dx_max_ulp"]), _common.format_ulp(r["below_threshold_value_max_ulp"]),
+             _common.format_ulp(r["ours_value_max_ulp"]), _common.format_ulp(r["ours_dx_max_ulp"])]
             for beta, r in torch_results.items()]
     lines.append(_common.markdown_table(
         ["beta", "value max abs", "value max rel", "value max ulp", "dx max abs",
@@ -365,7 +353,7 @@ def main():
     table = headline(summary)
     print("\nheadline, max over betas (eager):")
     rows = [[dtype] + [
-        "/".join(_fmt(table[(dtype, m, q)]) for q in METHOD_QUANTITIES[m])
+        "/".join(_common.format_ulp(table[(dtype, m, q)]) for q in METHOD_QUANTITIES[m])
         for m in METHOD_QUANTITIES] for dtype in DTYPES]
     _common.print_table(["dtype", "ours v/dx/db", "naive v/dx/db", "builtin v/dx"], rows)
     print(f"\nPyTorch threshold rule at x=20.1, beta=1: abs error "
@@ -373,8 +361,8 @@ def main():
     for beta, r in torch_results.items():
         print(f"  beta={beta:<5} value max abs {r['value_max_abs']:.2e} "
               f"(x={r['value_max_abs_at_x']:.4g}) rel {r['value_max_rel']:.2e} "
-              f"ulp {_fmt(r['value_max_ulp'])}; dx max abs {r['dx_max_abs']:.2e}; "
-              f"ours {_fmt(r['ours_value_max_ulp'])}/{_fmt(r['ours_dx_max_ulp'])} ulp")
+              f"ulp {_common.format_ulp(r['value_max_ulp'])}; dx max abs {r['dx_max_abs']:.2e}; "
+              f"ours {_common.format_ulp(r['ours_value_max_ulp'])}/{_common.format_ulp(r['ours_dx_max_ulp'])} ulp")
 
     out = _common.results_dir(args.quick)
     per_case = {}

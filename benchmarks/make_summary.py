@@ -13,6 +13,7 @@ import sys
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
+import _common  # noqa: E402
 from _common import markdown_table  # noqa: E402
 
 
@@ -72,20 +73,6 @@ def _ms(seconds):
 
 def _met(flag):
     return "met" if flag else "**not met**"
-
-
-def _ulp(value):
-    if value is None:
-        return "-"
-    if value == float("inf"):
-        return "inf"
-    if value == 0:
-        return "0"
-    if value < 10:
-        return f"{value:.2g}"
-    if value < 1e4:
-        return f"{value:.0f}"
-    return f"{value:.1e}"
 
 
 def machine_section(results):
@@ -791,8 +778,8 @@ def accuracy_section(accuracy, directory):
     cols = [("ours", q) for q in ("value", "dx", "dbeta")] + [
         ("naive", q) for q in ("value", "dx", "dbeta")] + [
         ("builtin", q) for q in ("value", "dx")]
-    rows = [[d] + [_ulp(head[d][m][q]) for m, q in cols] for d in head]
-    rows += [[f"{d} (jit)"] + [_ulp(jit[d][m][q]) for m, q in cols] for d in jit]
+    rows = [[d] + [_common.format_ulp(head[d][m][q]) for m, q in cols] for d in head]
+    rows += [[f"{d} (jit)"] + [_common.format_ulp(jit[d][m][q]) for m, q in cols] for d in jit]
     torch = accuracy["torch_threshold_rule"]
     at = torch["at_x_20_1_beta_1"]
     worst_beta, worst = max(torch["per_beta"].items(), key=lambda kv: kv[1]["value_max_abs"])
@@ -823,7 +810,7 @@ def accuracy_section(accuracy, directory):
         f"x = 20.1: {at['value_abs_error']:.2e} absolute "
         f"({at['value_rel_error']:.1e} relative), gradient off by "
         f"{at['dx_abs_error']:.2e}. Ours on the same grid: "
-        + ", ".join(f"{_ulp(r['ours_value_max_ulp'])}" for r in torch["per_beta"].values())
+        + ", ".join(f"{_common.format_ulp(r['ours_value_max_ulp'])}" for r in torch["per_beta"].values())
         + " ulp (value, per beta).",
         "",
     ]
