@@ -1,6 +1,8 @@
-"""From a `NormalHead` output to Normal parameters and distributions.
+"""From a head's output to TensorFlow Probability distributions.
 
-`split_normal_params` uses `keras.ops` only. `as_normal` imports TensorFlow
+The heads output plain tensors; these functions build the TFP distribution
+they stand for. `split_normal_params` (from `keras_softplus.ops.normal`)
+uses `keras.ops` only. `as_normal` imports TensorFlow
 Probability when it is first called, not when this module is imported, so
 the heads, `NormalNLL` and the metrics work without TFP installed. TFP's
 Keras layers (`tfp.layers`) are not used: they need Keras 2 (`tf_keras`).
@@ -8,47 +10,7 @@ Keras layers (`tfp.layers`) are not used: they need Keras 2 (`tf_keras`).
 
 import keras
 
-
-def split_normal_params(y_pred):
-    """Splits a `NormalHead` output `(..., 2*units)` into `(loc, scale)`.
-
-    Formula:
-    ```
-    loc   = y_pred[..., :units]
-    scale = y_pred[..., units:]      units = y_pred.shape[-1] // 2
-    ```
-    Needs no TensorFlow Probability.
-
-    Args:
-        y_pred: tensor or array of shape `(..., 2*units)`, the last axis
-            statically known and even.
-
-    Returns:
-        A tuple `(loc, scale)` of tensors of shape `(..., units)`.
-
-    Raises:
-        ValueError: when the last axis is unknown, odd, or the input is a
-            scalar.
-
-    Example:
-
-    >>> import numpy as np
-    >>> import keras_softplus
-    >>> loc, scale = keras_softplus.distributions.split_normal_params(
-    ...     np.array([[1.0, 2.0, 0.5, 0.25]], dtype="float32"))
-    >>> loc.numpy(), scale.numpy()
-    (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
-    """
-    y_pred = keras.ops.convert_to_tensor(y_pred)
-    shape = tuple(y_pred.shape)
-    if not shape or shape[-1] is None or shape[-1] % 2:
-        raise ValueError(
-            "`y_pred` must have a statically known, even last axis "
-            "`2*units` (loc, then scale), as output by `NormalHead`. "
-            f"Received: y_pred.shape={shape}"
-        )
-    units = shape[-1] // 2
-    return y_pred[..., :units], y_pred[..., units:]
+from keras_softplus.ops.normal import split_normal_params
 
 
 def _tfp_distributions():
@@ -108,10 +70,98 @@ def as_normal(y_pred):
     """
     tfd = _tfp_distributions()
     loc, scale = split_normal_params(y_pred)
-    normal = tfd.Normal(loc=loc, scale=scale)
-    if loc.shape[-1] == 1:
-        return normal
-    return tfd.Independent(normal, reinterpreted_batch_ndims=1)
+    return _with_event_axis(tfd, tfd.Normal(loc=loc, scale=scale))
 
 
-__all__ = ["as_normal", "split_normal_params"]
+def _with_event_axis(tfd, distribution):
+    """`units == 1`: as is (the unit axis stays a batch axis); otherwise
+    `Independent` over the unit axis, so `log_prob` sums over the units."""
+    if distribution.batch_shape[-1] == 1:
+        return distribution
+    return tfd.Independent(distribution, reinterpreted_batch_ndims=1)
+
+
+def as_mixture(y_preds):
+    """The equal-weight mixture of several `NormalHead` outputs (an ensemble).
+
+    A deep ensemble predicts with the mixture of its members' Normals. Each
+    member's output is split as `as_normal` splits it; the result is a
+    `tfd.MixtureSameFamily` with equal weights, shaped as `as_normal` shapes
+    one member: for `units == 1` `batch_shape` `(..., 1)` and `event_shape`
+    `[]`; for `units > 1` `batch_shape` `(...)` and `event_shape` `[units]`
+    (each component an `Independent` Normal over the units).
+
+    Formula:
+    ```
+    p(y) = (1/M) * sum over members m of Normal(y; loc_m, scale_m)
+    mean = (1/M) * sum of loc_m
+    variance = (1/M) * sum of (scale_m**2 + loc_m**2) - mean**2
+    ```
+
+    Needs TensorFlow Probability, imported on first call. No `tfp.layers`.
+
+    Args:
+        y_preds: a non-empty list (or tuple) of `NormalHead` outputs of one
+            shape `(..., 2*units)`, tensors or arrays.
+
+    Returns:
+        A `tfp.distributions.MixtureSameFamily`.
+
+    Raises:
+        ValueError: for an empty list or members of different shapes.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> members = [np.array([[0.0, 1.0]], "float32"),
+    ...            np.array([[2.0, 1.0]], "float32")]
+    >>> mixture = keras_softplus.distributions.as_mixture(members)
+    >>> mixture.batch_shape, mixture.event_shape
+    (TensorShape([1, 1]), TensorShape([]))
+    >>> mixture.mean().numpy(), mixture.stddev().numpy()
+    (array([[1.]], dtype=float32), array([[1.4142135]], dtype=float32))
+
+    Reference:
+    - [Lakshminarayanan et al., 2017](https://arxiv.org/abs/1612.01474)
+    """
+    if isinstance(y_preds, (str, bytes)) or not isinstance(y_preds, (list, tuple)):
+        raise TypeError(
+            "`y_preds` must be a list of `NormalHead` outputs. "
+            f"Received: y_preds of type {type(y_preds).__name__}"
+        )
+    if not y_preds:
+        raise ValueError("`y_preds` must hold at least one output. Received: []")
+    params = [split_normal_params(y_pred) for y_pred in y_preds]
+    shapes = {tuple(loc.shape) for loc, _ in params}
+    if len(shapes) != 1:
+        raise ValueError(
+            "Every member of `y_preds` must have the same shape. Received: "
+            f"loc shapes {[tuple(loc.shape) for loc, _ in params]}"
+        )
+    tfd = _tfp_distributions()
+    locs = [loc for loc, _ in params]
+    scales = [scale for _, scale in params]
+    if locs[0].shape[-1] == 1:
+        # Members on a new last axis, behind the unit axis, which stays a
+        # batch axis as in `as_normal`: components (..., 1, M).
+        components = tfd.Normal(
+            loc=keras.ops.stack(locs, axis=-1), scale=keras.ops.stack(scales, axis=-1)
+        )
+    else:
+        # Members before the unit axis, which becomes the event: components
+        # (..., M) of event [units].
+        components = tfd.Independent(
+            tfd.Normal(
+                loc=keras.ops.stack(locs, axis=-2),
+                scale=keras.ops.stack(scales, axis=-2),
+            ),
+            reinterpreted_batch_ndims=1,
+        )
+    weights = tfd.Categorical(
+        logits=keras.ops.zeros(tuple(components.batch_shape), locs[0].dtype)
+    )
+    return tfd.MixtureSameFamily(weights, components)
+
+
+__all__ = ["as_mixture", "as_normal", "split_normal_params"]

@@ -1,54 +1,47 @@
-"""Keras metrics of a `NormalHead` output, `y_pred = (loc, scale)`.
+"""Keras metrics of the distribution heads: thin wrappers of `ops` functions.
 
-- `NormalNLLMetric`: mean negative log-likelihood (summed over units per
-  sample, as `keras_softplus.losses.NormalNLL` with `beta_nll=0`).
-- `NormalMeanRMSE`: root mean squared error of the predicted mean (`loc`).
-- `NormalCRPS`: mean closed-form continuous ranked probability score of
-  the Normal (averaged over units, in the units of `y_true`).
-
-Each is a registered `keras.metrics.Metric` (`keras_softplus>Name`), takes
+Each metric is a `MeanMetricWrapper` around the public function of its
+distribution's module, as Keras pairs `MeanSquaredError` with
+`mean_squared_error`. Each is registered (`keras_softplus>Name`), takes
 `sample_weight`, and needs no TensorFlow Probability.
 """
-
-import math
 
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus.distributions import split_normal_params
-from keras_softplus.losses import _align_targets
-from keras_softplus.losses import _normal_nll_terms
-
-_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
-_INV_SQRT_TWO = 1.0 / math.sqrt(2.0)
-_INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
+from keras_softplus.ops.normal import normal_crps
+from keras_softplus.ops.normal import normal_mean_squared_error
+from keras_softplus.ops.normal import normal_nll
 
 
-def _params(metric, y_true, y_pred):
-    y_pred = keras.ops.convert_to_tensor(y_pred, metric.dtype)
-    loc, scale = split_normal_params(y_pred)
-    return _align_targets(keras.ops.convert_to_tensor(y_true), loc), loc, scale
+class _LowerIsBetter(keras.metrics.MeanMetricWrapper):
+    """A mean of a per-sample function of `(y_true, y_pred)`, minimised.
 
+    Subclasses pass their function and default name; the config holds only
+    `name` and `dtype`, as for Keras' own wrapped metrics.
+    """
 
-def _normal_crps(y_true, loc, scale):
-    """Elementwise closed-form CRPS of `Normal(loc, scale)` at `y_true`."""
-    z = (y_true - loc) / scale
-    cdf_term = z * keras.ops.erf(z * _INV_SQRT_TWO)  # z * (2*Phi(z) - 1)
-    pdf = _INV_SQRT_TWO_PI * keras.ops.exp(-0.5 * keras.ops.square(z))
-    return scale * (cdf_term + 2.0 * pdf - _INV_SQRT_PI)
+    def __init__(self, fn, name, dtype):
+        super().__init__(fn=fn, name=name, dtype=dtype)
+        self._direction = "down"
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
 
 
 @register_public
-class NormalNLLMetric(keras.metrics.Mean):
+class NormalNLLMetric(_LowerIsBetter):
     """Mean negative log-likelihood of `y_true` under the predicted Normal.
+
+    Wraps `keras_softplus.ops.normal.normal_nll` (summed over units per
+    sample). The plain NLL (no beta-NLL weighting), whatever `beta_nll` the
+    loss uses, so that models trained with different `beta_nll` compare.
 
     Formula:
     ```
     nll = sum over units of 0.5*log(2*pi) + log(scale) + 0.5*((y - loc)/scale)**2
     result = weighted mean over samples of nll
     ```
-    The plain NLL (no beta-NLL weighting), whatever `beta_nll` the loss uses,
-    so that models trained with different `beta_nll` compare.
 
     Args:
         name: name of the metric.
@@ -66,21 +59,15 @@ class NormalNLLMetric(keras.metrics.Mean):
     """
 
     def __init__(self, name="normal_nll", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self._direction = "down"
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, loc, scale = _params(self, y_true, y_pred)
-        values = keras.ops.sum(_normal_nll_terms(y_true, loc, scale), axis=-1)
-        return super().update_state(values, sample_weight=sample_weight)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(normal_nll, name=name, dtype=dtype)
 
 
 @register_public
-class NormalMeanRMSE(keras.metrics.Mean):
+class NormalMeanRMSE(_LowerIsBetter):
     """Root mean squared error of the predicted mean, the `loc`.
+
+    Wraps `keras_softplus.ops.normal.normal_mean_squared_error`, and takes
+    the square root of the mean.
 
     Formula:
     ```
@@ -103,33 +90,23 @@ class NormalMeanRMSE(keras.metrics.Mean):
     """
 
     def __init__(self, name="normal_mean_rmse", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self._direction = "down"
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, loc, _ = _params(self, y_true, y_pred)
-        squared_error = keras.ops.square(y_true - loc)
-        return super().update_state(squared_error, sample_weight=sample_weight)
+        super().__init__(normal_mean_squared_error, name=name, dtype=dtype)
 
     def result(self):
         return keras.ops.sqrt(super().result())
 
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
-
 
 @register_public
-class NormalCRPS(keras.metrics.Mean):
+class NormalCRPS(_LowerIsBetter):
     """Mean continuous ranked probability score of the predicted Normal.
 
-    The CRPS generalises the absolute error to a predictive distribution
-    (lower is better, in the units of `y_true`); for a point mass it is the
-    absolute error. Closed form for a Normal (Gneiting et al., 2005):
+    Wraps `keras_softplus.ops.normal.normal_crps`, the closed form of
+    Gneiting et al. (2005), averaged over units (lower is better, in the
+    units of `y_true`).
 
     Formula:
     ```
-    CRPS(N(loc, scale), y) = integral (F(x) - 1{x >= y})**2 dx
-                           = scale * (z*(2*Phi(z) - 1) + 2*phi(z) - 1/sqrt(pi))
+    CRPS(N(loc, scale), y) = scale * (z*(2*Phi(z) - 1) + 2*phi(z) - 1/sqrt(pi))
     z = (y - loc) / scale,  Phi, phi: standard Normal CDF and density
     result = weighted mean over samples of mean over units of CRPS
     ```
@@ -152,16 +129,7 @@ class NormalCRPS(keras.metrics.Mean):
     """
 
     def __init__(self, name="normal_crps", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self._direction = "down"
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, loc, scale = _params(self, y_true, y_pred)
-        crps = _normal_crps(y_true, loc, scale)
-        return super().update_state(crps, sample_weight=sample_weight)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(normal_crps, name=name, dtype=dtype)
 
 
 __all__ = ["NormalCRPS", "NormalMeanRMSE", "NormalNLLMetric"]

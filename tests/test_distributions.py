@@ -43,7 +43,7 @@ def test_split_keeps_leading_axes():
     "bad", [np.zeros((3, 5)), np.float32(1.0)], ids=["odd_width", "scalar"]
 )
 def test_split_rejects_odd_or_missing_last_axis(bad):
-    with pytest.raises(ValueError, match="statically known, even last axis"):
+    with pytest.raises(ValueError, match="statically known last axis that is a non-zero multiple of 2"):
         split_normal_params(bad)
 
 

@@ -1,19 +1,14 @@
 """`BetaSoftplus`: softplus activation with a learned, positive sharpness."""
 
 import keras
-import numpy as np
 
 from keras_softplus import ops
 from keras_softplus._registration import register_public
-
-
-def positive_floor(dtype):
-    """Smallest value a reparameterised positive weight may take.
-
-    `eps` of the weight's dtype: far from 0, so that `1/beta**2` in the beta
-    gradient stays finite even when the raw weight underflows its softplus.
-    """
-    return float(np.finfo(np.dtype(keras.backend.standardize_dtype(dtype))).eps)
+from keras_softplus._validation import real_number
+from keras_softplus._validation import representable
+from keras_softplus.positivity import PositiveSpaceRegularizer
+from keras_softplus.positivity import SoftplusPositive
+from keras_softplus.positivity import positive_floor
 
 
 @register_public
@@ -23,18 +18,20 @@ class BetaSoftplus(keras.layers.Layer):
     Formula:
     ```
     f(x) = log(1 + exp(beta * x)) / beta
-    beta = softplus(beta_raw) + eps      (eps of the weight's dtype)
+    beta = softplus(raw_beta) + eps      (eps of the weight's dtype)
     ```
     `beta -> 0` approaches the line `x/2 + log(2)/beta`, and `beta -> inf`
-    approaches ReLU. `beta` stays strictly positive by reparameterisation:
-    the stored weight `beta_raw` is unconstrained, so no optimizer step can
-    make `beta` zero, negative or NaN. `beta_raw` starts at
-    `softplus_inverse(beta - eps)`, so that `layer.beta` equals the requested
-    `beta` to float32 rounding.
+    approaches ReLU. `beta` stays strictly positive by reparameterisation
+    (`keras_softplus.positivity`): the stored weight `raw_beta` is
+    unconstrained, so no optimizer step can make `beta` zero, negative or
+    NaN. `raw_beta` starts at `softplus_inverse(beta - eps)`, so that
+    `layer.beta` equals the requested `beta` to float32 rounding.
 
     Args:
-        beta: initial beta, > 0 (in positive space).
-        learn_beta: whether beta is trainable. If False, beta stays fixed.
+        beta: initial beta, a finite number > eps of the weight's dtype that
+            does not overflow it.
+        learn_beta: whether beta is trainable. If False, beta stays fixed
+            and the backward pass never forms its gradient.
         shared_axes: `None` (default) shares one beta across every element.
             Otherwise, as in `keras.layers.PReLU`: the axes to share beta
             along; every other axis (except the batch axis) gets its own
@@ -70,12 +67,14 @@ class BetaSoftplus(keras.layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
         floor = positive_floor(self.variable_dtype)
-        if not np.isfinite(beta) or beta <= floor:
+        beta_value = real_number(beta, "beta")
+        if beta_value <= floor:
             raise ValueError(
                 f"`beta` must be > 0 (and above the floor {floor:g} of "
-                f"{self.variable_dtype}) and finite. Received: beta={beta}"
+                f"{self.variable_dtype}). Received: beta={beta!r}"
             )
-        self.initial_beta = float(beta)
+        representable(beta_value, "beta", self.variable_dtype)
+        self.initial_beta = beta_value
         self.learn_beta = bool(learn_beta)
         if shared_axes is None:
             self.shared_axes = None
@@ -89,9 +88,9 @@ class BetaSoftplus(keras.layers.Layer):
                 f"Received: shared_axes={shared_axes}"
             )
         self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self._beta_floor = floor
+        self.positive = SoftplusPositive(min_value=floor)
         # Computed here, eagerly: `build` may run inside a traced function.
-        self._initial_raw = float(ops.softplus_inverse(np.float64(beta - floor)))
+        self._initial_raw_beta = self.positive.inverse_value(beta_value)
 
     def build(self, input_shape):
         if self.shared_axes is None:
@@ -115,13 +114,16 @@ class BetaSoftplus(keras.layers.Layer):
                 for axis in range(1, len(input_shape))
                 if axis not in self.shared_axes
             }
-            self.input_spec = keras.layers.InputSpec(
-                ndim=len(input_shape), axes=axes
-            )
-        self.beta_raw = self.add_weight(
+            self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes=axes)
+        self.raw_beta = self.add_weight(
             shape=param_shape,
-            name="beta_raw",
-            initializer=keras.initializers.Constant(self._initial_raw),
+            name="raw_beta",
+            initializer=keras.initializers.Constant(self._initial_raw_beta),
+            regularizer=(
+                None
+                if self.beta_regularizer is None
+                else PositiveSpaceRegularizer(self.beta_regularizer, self.positive)
+            ),
             trainable=self.learn_beta,
             autocast=False,
         )
@@ -134,15 +136,17 @@ class BetaSoftplus(keras.layers.Layer):
                 f"Layer {self.name} is not built yet; `beta` exists once it "
                 "has been called on an input."
             )
-        return ops.softplus(self.beta_raw) + self._beta_floor
+        return self.positive(self.raw_beta)
 
     def call(self, inputs):
-        beta = self.beta
-        if self.beta_regularizer is not None and self.learn_beta:
-            self.add_loss(self.beta_regularizer(beta))
-        # beta > 0 by construction: the kernel without the check of beta's
-        # value, which would cost a host copy per call on eager backends.
-        return ops._softplus_of_positive_beta(inputs, beta)
+        # beta > 0 by construction, so its value is not checked (the check
+        # would copy beta to the host at every call on eager backends).
+        return ops.softplus(
+            inputs,
+            self.beta,
+            validate_beta=False,
+            beta_gradient=self.learn_beta,
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -154,9 +158,7 @@ class BetaSoftplus(keras.layers.Layer):
                 "beta": self.initial_beta,
                 "learn_beta": self.learn_beta,
                 "shared_axes": self.shared_axes,
-                "beta_regularizer": keras.regularizers.serialize(
-                    self.beta_regularizer
-                ),
+                "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
             }
         )
         return config

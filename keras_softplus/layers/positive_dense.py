@@ -1,74 +1,25 @@
 """`PositiveDense`: a Dense layer whose kernel is positive by reparameterisation."""
 
 import keras
-import numpy as np
 
 from keras_softplus._registration import register_public
-from keras_softplus.constraints import SoftplusPositive
+from keras_softplus._validation import positive_integer
+from keras_softplus.positivity import PositiveSpaceInitializer
+from keras_softplus.positivity import PositiveSpaceRegularizer
+from keras_softplus.positivity import SoftplusPositive
 
 
 def _get_positive(positive):
+    if positive is None:
+        return SoftplusPositive()
     if isinstance(positive, dict):
         positive = keras.saving.deserialize_keras_object(positive)
     if not isinstance(positive, SoftplusPositive):
         raise TypeError(
-            "`positive` must be a `keras_softplus.constraints.SoftplusPositive`. "
+            "`positive` must be a `keras_softplus.positivity.SoftplusPositive`. "
             f"Received: positive={positive!r}"
         )
     return positive
-
-
-def _validated_units(units):
-    try:
-        valid = not isinstance(units, bool) and int(units) == units and units >= 1
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"`units` must be a positive integer. Received: units={units!r}"
-        )
-    return int(units)
-
-
-class _PositiveSpaceInitializer:
-    """Samples the effective kernel and returns the raw value that gives it.
-
-    Not serialized: the layer's config keeps the user's initializer.
-    """
-
-    def __init__(self, initializer, positive, description):
-        self.initializer = initializer
-        self.positive = positive
-        self.description = description
-
-    def __call__(self, shape, dtype=None):
-        sample = self.initializer(shape, dtype=dtype)
-        raw = self.positive.inverse(sample)
-        try:
-            values = keras.ops.convert_to_numpy(sample)
-        except Exception:  # Symbolic: no values to check.
-            return raw
-        if not np.all(np.isfinite(keras.ops.convert_to_numpy(raw))):
-            raise ValueError(
-                "`kernel_initializer` gives the kernel in positive space: every "
-                f"sample must be > min_value={self.positive.min_value} (and "
-                f"finite). {self.description} produced values down to "
-                f"{float(np.min(values))!r}. Use e.g. "
-                "`keras.initializers.RandomUniform(min_value + 0.01, "
-                "min_value + 0.1)`, or `None` for the default."
-            )
-        return raw
-
-
-class _PositiveSpaceRegularizer:
-    """Applies a regularizer to `positive(raw)`; not serialized."""
-
-    def __init__(self, regularizer, positive):
-        self.regularizer = regularizer
-        self.positive = positive
-
-    def __call__(self, raw):
-        return self.regularizer(self.positive(keras.ops.convert_to_tensor(raw)))
 
 
 @register_public
@@ -117,8 +68,8 @@ class PositiveDense(keras.layers.Layer):
         activity_regularizer: regularizer for the outputs.
         bias_constraint: constraint for the bias vector. (A
             `kernel_constraint` is not accepted: `positive` replaces it.)
-        positive: the `SoftplusPositive` mapping of the kernel; the default
-            `SoftplusPositive()` gives a kernel in `(0, inf)`.
+        positive: the `SoftplusPositive` mapping of the kernel; `None`
+            (default) for `SoftplusPositive()`, a kernel in `(0, inf)`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Example:
@@ -155,7 +106,7 @@ class PositiveDense(keras.layers.Layer):
         bias_regularizer=None,
         activity_regularizer=None,
         bias_constraint=None,
-        positive=SoftplusPositive(),
+        positive=None,
         **kwargs,
     ):
         if kwargs.get("kernel_constraint") is not None:
@@ -167,7 +118,7 @@ class PositiveDense(keras.layers.Layer):
             )
         kwargs.pop("kernel_constraint", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = _validated_units(units)
+        self.units = positive_integer(units, "units")
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = (
@@ -180,6 +131,7 @@ class PositiveDense(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.positive = _get_positive(positive)
+        self.positive.check_dtype(self.variable_dtype)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -195,22 +147,18 @@ class PositiveDense(keras.layers.Layer):
                 minval=self.positive.min_value + 0.5 / input_dim,
                 maxval=self.positive.min_value + 1.5 / input_dim,
             )
-            description = "The default initializer"
         else:
             initializer = self.kernel_initializer
-            description = f"kernel_initializer={initializer!r}"
         self.raw_kernel = self.add_weight(
             name="raw_kernel",
             shape=(input_dim, self.units),
-            initializer=_PositiveSpaceInitializer(
-                initializer, self.positive, description
+            initializer=PositiveSpaceInitializer(
+                initializer, self.positive, "kernel_initializer"
             ),
             regularizer=(
                 None
                 if self.kernel_regularizer is None
-                else _PositiveSpaceRegularizer(
-                    self.kernel_regularizer, self.positive
-                )
+                else PositiveSpaceRegularizer(self.kernel_regularizer, self.positive)
             ),
             autocast=False,
         )
@@ -224,9 +172,7 @@ class PositiveDense(keras.layers.Layer):
             )
         else:
             self.bias = None
-        self.input_spec = keras.layers.InputSpec(
-            min_ndim=2, axes={-1: input_dim}
-        )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     @property
     def positive_kernel(self):
@@ -262,18 +208,12 @@ class PositiveDense(keras.layers.Layer):
                     if self.kernel_initializer is None
                     else keras.initializers.serialize(self.kernel_initializer)
                 ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(
                     self.kernel_regularizer
                 ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
-                "bias_constraint": keras.constraints.serialize(
-                    self.bias_constraint
-                ),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "positive": keras.saving.serialize_keras_object(self.positive),
             }
         )

@@ -9,6 +9,7 @@ import keras_softplus
 from fresh_process import run_python
 from keras_softplus import ops
 from keras_softplus.layers import BetaSoftplus
+from layer_contract import check_layer_contract
 
 
 def random_inputs(shape, seed=0, scale=3.0):
@@ -26,19 +27,64 @@ def test_beta_starts_at_the_requested_value_and_output_matches_the_op(beta):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        ({"beta": -1}, "`beta` must be > 0"),
-        ({"beta": 0.0}, "`beta` must be > 0"),
-        ({"beta": float("nan")}, "`beta` must be > 0"),
-        ({"beta": float("inf")}, "`beta` must be > 0"),
-        ({"shared_axes": [0]}, "`shared_axes` must hold positive axes"),
+        ({"beta": -1}, ValueError, "`beta` must be > 0.*Received: beta=-1"),
+        ({"beta": 0.0}, ValueError, "`beta` must be > 0"),
+        ({"beta": 1e-8}, ValueError, "above the floor"),
+        ({"beta": float("nan")}, ValueError, "`beta` must be finite"),
+        ({"beta": float("inf")}, ValueError, "`beta` must be finite"),
+        ({"beta": 1e39}, ValueError, "`beta` overflows float32.*Received: beta=1e"),
+        (
+            {"beta": 1e5, "dtype": "float16"},
+            ValueError,
+            "`beta` overflows float16",
+        ),
+        ({"beta": "2"}, TypeError, "`beta` must be a real number. Received: beta='2'"),
+        ({"beta": [1, 2]}, TypeError, r"Received: beta=\[1, 2\]"),
+        ({"beta": None}, TypeError, "Received: beta=None"),
+        ({"shared_axes": [0]}, ValueError, "`shared_axes` must hold positive axes"),
     ],
-    ids=["negative", "zero", "nan", "inf", "batch_axis_shared"],
+    ids=[
+        "negative",
+        "zero",
+        "below_floor",
+        "nan",
+        "inf",
+        "overflows_float32",
+        "overflows_float16",
+        "string",
+        "list",
+        "none",
+        "batch_axis_shared",
+    ],
 )
-def test_bad_arguments_are_rejected(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments_are_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
         BetaSoftplus(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "init_kwargs",
+    [{"beta": 2.0}, {"beta": 0.5, "learn_beta": True, "shared_axes": [1]}],
+    ids=["scalar_beta", "per_feature_beta"],
+)
+def test_layer_contract(init_kwargs, tmp_path):
+    check_layer_contract(BetaSoftplus, init_kwargs, (4, 3), tmp_path)
+
+
+def test_fixed_beta_forms_no_beta_gradient_and_matches_the_learned_forward():
+    x = tf.constant(random_inputs((8, 3)))
+    fixed, learned = BetaSoftplus(beta=2.0, learn_beta=False), BetaSoftplus(beta=2.0)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fixed_out, learned_out = fixed(x), learned(x)
+    np.testing.assert_array_equal(fixed_out.numpy(), learned_out.numpy())
+    assert tape.gradient(fixed_out, fixed.raw_beta) is None
+    assert tape.gradient(learned_out, learned.raw_beta) is not None
+    np.testing.assert_array_equal(
+        tape.gradient(fixed_out, x).numpy(), tape.gradient(learned_out, x).numpy()
+    )
 
 
 def test_shared_axes_out_of_range_is_rejected_at_build():
@@ -68,7 +114,7 @@ def test_shared_axes_give_prelu_like_beta_shapes(input_shape, shared_axes, beta_
     with tf.GradientTape() as tape:
         y = layer(x)
         loss = tf.reduce_sum(y)
-    grad = tape.gradient(loss, layer.beta_raw)
+    grad = tape.gradient(loss, layer.raw_beta)
     assert layer.beta.shape == beta_shape
     assert grad.shape == beta_shape
     np.testing.assert_allclose(layer.beta.numpy(), np.full(beta_shape, 2.0), rtol=3e-7)
@@ -105,7 +151,7 @@ def test_huge_learning_rate_cannot_make_beta_non_positive_or_nan(direction):
     for _ in range(20):
         with tf.GradientTape() as tape:
             loss = direction * tf.reduce_mean(layer(x))
-        optimizer.apply_gradients([(tape.gradient(loss, layer.beta_raw), layer.beta_raw)])
+        optimizer.apply_gradients([(tape.gradient(loss, layer.raw_beta), layer.raw_beta)])
         beta = float(layer.beta)
         assert np.isfinite(beta) and beta > 0
         assert np.all(np.isfinite(layer(x).numpy()))
@@ -132,7 +178,7 @@ def test_mixed_precision_keeps_float32_weights(policy):
     model.compile(keras.optimizers.Adam(0.01), "mse")
     x, y = random_inputs((128, 4)), random_inputs((128, 1), seed=1)
     history = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
-    assert layer.beta_raw.dtype == "float32"
+    assert layer.raw_beta.dtype == "float32"
     assert layer.compute_dtype == policy.split("_")[1]
     assert layer(tf.cast(x, layer.compute_dtype)).dtype == layer.compute_dtype
     assert np.all(np.isfinite(history.history["loss"]))
@@ -216,7 +262,7 @@ def test_trains_in_every_model_style(build_model, jit_compile):
     history = model.fit(x, y, epochs=15, batch_size=64, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
-    layer = next(l for l in model.layers if isinstance(l, BetaSoftplus) or hasattr(l, "beta_raw"))
+    layer = next(l for l in model.layers if isinstance(l, BetaSoftplus) or hasattr(l, "raw_beta"))
     assert np.all(layer.beta.numpy() != 1.0)
 
 

@@ -1,18 +1,13 @@
-"""Tests of `PositiveDense`, `PositiveHead` and `NormalHead`."""
+"""Tests of `keras_softplus.layers.PositiveDense`."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from layer_contract import check_layer_contract
 
-import keras_softplus
-from keras_softplus.constraints import SoftplusPositive
-from keras_softplus.distributions import split_normal_params
-from keras_softplus.layers import BetaSoftplus
-from keras_softplus.layers import NormalHead
 from keras_softplus.layers import PositiveDense
-from keras_softplus.layers import PositiveHead
-from keras_softplus.losses import NormalNLL
+from keras_softplus.positivity import SoftplusPositive
 
 
 def softplus64(x, beta=1.0):
@@ -23,8 +18,22 @@ def rng_normal(shape, seed=0, scale=1.0):
     return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
 
 
-# --------------------------------------------------------------------------
-# PositiveDense
+@pytest.mark.parametrize(
+    "init_kwargs",
+    [
+        {"units": 3},
+        {
+            "units": 2,
+            "activation": "tanh",
+            "positive": SoftplusPositive(min_value=0.1, beta=2.0),
+            "kernel_regularizer": "l2",
+        },
+    ],
+    ids=["default", "floor_and_regularizer"],
+)
+def test_layer_contract(init_kwargs, tmp_path):
+    check_layer_contract(PositiveDense, init_kwargs, (4, 3), tmp_path)
+
 
 
 @pytest.mark.parametrize(
@@ -105,7 +114,7 @@ def test_positive_dense_rejects_samples_at_or_below_min_value(initializer):
 def test_positive_dense_rejects_kernel_constraint_and_wrong_positive():
     with pytest.raises(ValueError, match="does not take a `kernel_constraint`"):
         PositiveDense(2, kernel_constraint="non_neg")
-    with pytest.raises(TypeError, match="must be a `keras_softplus.constraints"):
+    with pytest.raises(TypeError, match="must be a `keras_softplus.positivity"):
         PositiveDense(2, positive="softplus")
     with pytest.raises(ValueError, match="`units` must be a positive integer"):
         PositiveDense(0)
@@ -273,155 +282,3 @@ def test_sgd_at_learning_rate_10_never_takes_a_kernel_below_min_value(min_value)
     assert np.all(kernels[-1] - floor < 1e-3)
     assert np.all(recorder.raw[0] < initial_raw - 10)  # a huge first step
     assert np.all(np.diff(np.stack(recorder.raw), axis=0) <= 0)
-
-
-# --------------------------------------------------------------------------
-# PositiveHead
-
-
-@pytest.mark.parametrize(
-    "min_value, initial_value, beta, learn_beta",
-    [
-        (1e-6, 1.0, 1.0, False),
-        (0.0, 0.3, 1.0, False),
-        (0.5, 0.5001, 4.0, True),
-        (2.0, 50.0, 0.5, True),
-    ],
-    ids=["default", "zero_floor", "near_floor_learned_beta", "large"],
-)
-def test_positive_head_outputs_initial_value_for_zero_input(
-    min_value, initial_value, beta, learn_beta
-):
-    head = PositiveHead(
-        3,
-        min_value=min_value,
-        initial_value=initial_value,
-        beta=beta,
-        learn_beta=learn_beta,
-        kernel_initializer="random_normal",
-    )
-    np.testing.assert_allclose(
-        head(np.zeros((2, 5), "float32")).numpy(), initial_value, rtol=2e-6
-    )
-    x = rng_normal((4, 5), scale=3.0)
-    expected = min_value + softplus64(head.dense(x).numpy(), beta)
-    np.testing.assert_allclose(head(x).numpy(), expected, rtol=2e-5)
-
-
-def test_positive_head_stays_above_min_value_and_finite():
-    head = PositiveHead(2, min_value=0.01, kernel_initializer="ones")
-    x = np.array([[-1e6, -1e6], [-40.0, -40.0], [0.0, 0.0], [1e6, 1e6]], "float32")
-    y = head(x).numpy()
-    assert np.all(np.isfinite(y)) and np.all(y >= np.float32(0.01))
-    np.testing.assert_array_equal(y[0], np.float32(0.01))  # softplus underflows
-    assert np.all(y[1] > np.float32(0.01)) or np.all(y[1] == np.float32(0.01))
-    np.testing.assert_allclose(y[3], 2e6, rtol=1e-6)
-
-
-def test_positive_head_learns_beta_through_beta_softplus():
-    head = PositiveHead(2, beta=2.0, learn_beta=True)
-    x = rng_normal((8, 3))
-    head(x)
-    assert isinstance(head.beta_softplus, BetaSoftplus)
-    np.testing.assert_allclose(float(head.beta), 2.0, rtol=1e-6)
-    assert any(w is head.beta_softplus.beta_raw for w in head.trainable_weights)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.square(head(x) - 3.0))
-    grad = tape.gradient(loss, head.beta_softplus.beta_raw)
-    assert grad is not None and float(tf.abs(grad)) > 0
-
-    fixed = PositiveHead(2, beta=2.0)
-    fixed(x)
-    assert not any(w is fixed.beta_softplus.beta_raw for w in fixed.trainable_weights)
-    assert len(fixed.trainable_weights) == 2
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"initial_value": 0.5, "min_value": 0.5}, "`initial_value` must be > `min_value`"),
-        ({"initial_value": 0.1, "min_value": 1.0}, "`initial_value` must be > `min_value`"),
-        ({"min_value": -1e-3}, r"`min_value` must be >= 0. Received: min_value=-0.001"),
-        ({"beta": -1}, r"`beta` must be > 0. Received: beta=-1"),
-        ({"initial_value": float("inf")}, "`initial_value` must be finite"),
-    ],
-    ids=["equal", "below", "negative_floor", "negative_beta", "infinite"],
-)
-def test_positive_head_validates_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        PositiveHead(1, **kwargs)
-
-
-def test_positive_head_config_round_trip_and_regularizers():
-    head = PositiveHead(
-        2,
-        min_value=0.1,
-        initial_value=0.7,
-        beta=3.0,
-        learn_beta=True,
-        kernel_regularizer=keras.regularizers.L2(0.5),
-        bias_constraint="non_neg",
-        name="rate",
-    )
-    config = head.get_config()
-    restored = PositiveHead.from_config(config)
-    assert restored.get_config() == config
-    assert config["beta"] == 3.0 and config["learn_beta"] is True
-    x = rng_normal((3, 4))
-    head(x)
-    kernel = head.dense.kernel.numpy()
-    (loss,) = head.losses
-    np.testing.assert_allclose(float(loss), 0.5 * np.sum(kernel**2), rtol=1e-5)
-
-
-# --------------------------------------------------------------------------
-# NormalHead
-
-
-@pytest.mark.parametrize("units", [1, 3])
-def test_normal_head_layout_and_initial_scale(units):
-    head = NormalHead(units=units, min_scale=1e-3, initial_scale=0.4)
-    y = head(np.zeros((2, 5), "float32")).numpy()
-    assert y.shape == (2, 2 * units)
-    np.testing.assert_array_equal(y[:, :units], 0.0)
-    np.testing.assert_allclose(y[:, units:], 0.4, rtol=2e-6)
-    x = rng_normal((6, 5), scale=10.0)
-    loc, scale = split_normal_params(head(x))
-    np.testing.assert_allclose(loc.numpy(), head.loc_dense(x).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(scale.numpy(), head.scale_head(x).numpy(), rtol=1e-6)
-    assert np.all(scale.numpy() >= np.float32(1e-3))
-    assert isinstance(head.scale_head, PositiveHead)
-    assert head.scale_head.min_value == 1e-3 and head.scale_head.initial_value == 0.4
-    assert head.compute_output_shape((None, 7, 5)) == (None, 7, 2 * units)
-
-
-def test_normal_head_validates_and_round_trips():
-    with pytest.raises(ValueError, match="`min_scale` must be > 0"):
-        NormalHead(min_scale=0.0)
-    with pytest.raises(ValueError, match="`initial_scale` must be > `min_scale`"):
-        NormalHead(min_scale=1.0, initial_scale=1.0)
-    with pytest.raises(ValueError, match="`units` must be a positive integer"):
-        NormalHead(units=0)
-    head = NormalHead(units=2, min_scale=1e-4, initial_scale=2.0, name="normal")
-    config = head.get_config()
-    assert NormalHead.from_config(config).get_config() == config
-    assert keras_softplus.NormalHead is NormalHead
-
-
-def test_normal_head_learns_a_heteroscedastic_scale():
-    keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(3)
-    x = rng.uniform(-1, 1, size=(512, 1)).astype("float32")
-    noise = np.where(x > 0, 1.0, 0.1)
-    y = (2 * x + noise * rng.normal(size=x.shape)).astype("float32")
-    model = keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(16, activation="tanh"), NormalHead(1)]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=NormalNLL())
-    model.fit(x, y, batch_size=32, epochs=10, verbose=0)
-    loc, scale = split_normal_params(
-        model.predict(np.array([[-0.6], [0.6]], "float32"), verbose=0)
-    )
-    np.testing.assert_allclose(loc.numpy().ravel(), [-1.2, 1.2], atol=0.35)
-    low, high = scale.numpy().ravel()
-    assert 0.05 < low < 0.3 and 0.6 < high < 1.5, (low, high)

@@ -1,0 +1,95 @@
+"""The output layout of the distribution heads, shared by their math.
+
+A head with `units` outputs per parameter concatenates its parameters on the
+last axis: `(..., n_parameters * units)`, parameter by parameter. These
+functions split such a tensor and align the targets with it; each
+distribution's module (`normal`, ...) uses them.
+"""
+
+import keras
+
+
+def split_parameters(y_pred, names, head):
+    """Splits a head output `(..., len(names)*units)` into `len(names)` tensors.
+
+    Formula:
+    ```
+    units = y_pred.shape[-1] // len(names)
+    parameter k = y_pred[..., k*units:(k+1)*units]
+    ```
+
+    Args:
+        y_pred: tensor or array of shape `(..., len(names)*units)`, the last
+            axis statically known.
+        names: the parameters' names, in layout order (for error messages).
+        head: the name of the head that outputs this layout.
+
+    Returns:
+        A tuple of `len(names)` tensors of shape `(..., units)`.
+
+    Raises:
+        ValueError: when the last axis is unknown, not a multiple of
+            `len(names)`, or the input is a scalar.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_softplus.ops.parameters import split_parameters
+    >>> loc, scale = split_parameters(
+    ...     np.array([[1.0, 2.0, 0.5, 0.25]], dtype="float32"),
+    ...     ("loc", "scale"), "NormalHead")
+    >>> loc.numpy(), scale.numpy()
+    (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
+    """
+    y_pred = keras.ops.convert_to_tensor(y_pred)
+    shape = tuple(y_pred.shape)
+    count = len(names)
+    if not shape or shape[-1] is None or shape[-1] % count or shape[-1] == 0:
+        raise ValueError(
+            "`y_pred` must have a statically known last axis that is a "
+            f"non-zero multiple of {count} ({', then '.join(names)}, `units` "
+            f"each), as output by `{head}`. Received: y_pred.shape={shape}"
+        )
+    units = shape[-1] // count
+    return tuple(y_pred[..., k * units : (k + 1) * units] for k in range(count))
+
+
+def align_targets(y_true, parameter):
+    """`y_true` in the dtype of `parameter`, shaped `(..., units)` like it.
+
+    Targets of shape `(...)` get the unit axis when `units == 1`, as Keras'
+    `(batch,)` targets for a `(batch, 1)` output.
+
+    Args:
+        y_true: targets, `(..., units)` or `(...)`.
+        parameter: one parameter tensor of the head's output, `(..., units)`.
+
+    Returns:
+        `y_true` as a tensor of shape `(..., units)` and the dtype of
+        `parameter`.
+
+    Raises:
+        ValueError: when the shapes do not match.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_softplus.ops.parameters import align_targets
+    >>> align_targets(np.array([1.0, 2.0]), np.zeros((2, 1), "float32")).shape
+    TensorShape([2, 1])
+    """
+    y_true = keras.ops.cast(keras.ops.convert_to_tensor(y_true), parameter.dtype)
+    if len(y_true.shape) == len(parameter.shape) - 1 and parameter.shape[-1] == 1:
+        y_true = keras.ops.expand_dims(y_true, -1)
+    if (
+        len(y_true.shape) != len(parameter.shape)
+        or y_true.shape[-1] is not None
+        and parameter.shape[-1] is not None
+        and y_true.shape[-1] != parameter.shape[-1]
+    ):
+        raise ValueError(
+            "`y_true` must have shape `(..., units)` for a head output with "
+            f"`units` per parameter. Received: y_true.shape="
+            f"{tuple(y_true.shape)}, units={parameter.shape[-1]}"
+        )
+    return y_true
