@@ -10,7 +10,11 @@ Keras layers (`tfp.layers`) are not used: they need Keras 2 (`tf_keras`).
 
 import keras
 
+from keras_softplus.ops.gamma import split_gamma_params
+from keras_softplus.ops.negative_binomial import split_negative_binomial_params
 from keras_softplus.ops.normal import split_normal_params
+from keras_softplus.ops.poisson import split_poisson_params
+from keras_softplus.ops.student_t import split_student_t_params
 
 
 def _tfp_distributions():
@@ -164,4 +168,160 @@ def as_mixture(y_preds):
     return tfd.MixtureSameFamily(weights, components)
 
 
-__all__ = ["as_mixture", "as_normal", "split_normal_params"]
+def as_student_t(y_pred):
+    """The TFP Student-t distribution of a `StudentTHead` output.
+
+    `tfd.StudentT(df, loc, scale)` of `split_student_t_params(y_pred)`,
+    shaped as `as_normal` shapes its result: for `units == 1` `batch_shape`
+    `(..., 1)` and `event_shape` `[]`; for `units > 1` an `Independent` with
+    `event_shape` `[units]`.
+
+    Formula:
+    ```
+    p(y) = Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi) scale)
+           * (1 + ((y - loc)/scale)**2 / df)**(-(df+1)/2)
+    ```
+
+    Needs TensorFlow Probability, imported on first call.
+
+    Args:
+        y_pred: tensor or array of shape `(..., 3*units)`.
+
+    Returns:
+        A `tfp.distributions.StudentT` or `tfp.distributions.Independent`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> t = keras_softplus.distributions.as_student_t(
+    ...     np.array([[1.0, 1.0, 4.0]], "float32"))
+    >>> t.batch_shape, t.event_shape
+    (TensorShape([1, 1]), TensorShape([]))
+    >>> t.stddev().numpy()
+    array([[1.4142135]], dtype=float32)
+    """
+    tfd = _tfp_distributions()
+    loc, scale, df = split_student_t_params(y_pred)
+    return _with_event_axis(tfd, tfd.StudentT(df=df, loc=loc, scale=scale))
+
+
+def as_poisson(y_pred):
+    """The TFP Poisson distribution of a `PoissonHead` output.
+
+    `tfd.Poisson(rate)`, shaped as `as_normal` shapes its result (units
+    kept as a batch axis when `units == 1`, an `Independent` event
+    otherwise).
+
+    Formula:
+    ```
+    p(y) = rate**y exp(-rate) / y!
+    ```
+
+    Needs TensorFlow Probability, imported on first call.
+
+    Args:
+        y_pred: tensor or array of shape `(..., units)`.
+
+    Returns:
+        A `tfp.distributions.Poisson` or `tfp.distributions.Independent`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> poisson = keras_softplus.distributions.as_poisson(
+    ...     np.array([[2.0, 3.0]], "float32"))
+    >>> poisson.batch_shape, poisson.event_shape
+    (TensorShape([1]), TensorShape([2]))
+    >>> poisson.mean().numpy()
+    array([[2., 3.]], dtype=float32)
+    """
+    tfd = _tfp_distributions()
+    (rate,) = split_poisson_params(y_pred)
+    return _with_event_axis(tfd, tfd.Poisson(rate=rate))
+
+
+def as_negative_binomial(y_pred):
+    """The TFP negative binomial of a `NegativeBinomialHead` output.
+
+    TFP parameterises `tfd.NegativeBinomial` by `total_count` and the
+    log-odds `logits` of a success, with `mean = total_count * exp(logits)`.
+    So `logits = log(mean) - log(total_count)`, exact, and finite for every
+    positive mean and total count (no `mean / (mean + r)` that rounds to 1).
+    Shaped as `as_normal` shapes its result.
+
+    Formula:
+    ```
+    logits = log(mean) - log(total_count)
+    p(y) = Gamma(y + r) / (Gamma(r) y!) (r/(r + m))**r (m/(r + m))**y
+    ```
+
+    Needs TensorFlow Probability, imported on first call.
+
+    Args:
+        y_pred: tensor or array of shape `(..., 2*units)`.
+
+    Returns:
+        A `tfp.distributions.NegativeBinomial` or
+        `tfp.distributions.Independent`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> nb = keras_softplus.distributions.as_negative_binomial(
+    ...     np.array([[4.0, 2.0]], "float32"))
+    >>> nb.mean().numpy(), nb.variance().numpy()
+    (array([[4.]], dtype=float32), array([[12.]], dtype=float32))
+    """
+    tfd = _tfp_distributions()
+    mean, total_count = split_negative_binomial_params(y_pred)
+    logits = keras.ops.log(mean) - keras.ops.log(total_count)
+    return _with_event_axis(
+        tfd, tfd.NegativeBinomial(total_count=total_count, logits=logits)
+    )
+
+
+def as_gamma(y_pred):
+    """The TFP Gamma distribution of a `GammaHead` output.
+
+    `tfd.Gamma(concentration, rate)`, shaped as `as_normal` shapes its
+    result.
+
+    Formula:
+    ```
+    p(y) = rate**a y**(a - 1) exp(-rate y) / Gamma(a)       a: concentration
+    ```
+
+    Needs TensorFlow Probability, imported on first call.
+
+    Args:
+        y_pred: tensor or array of shape `(..., 2*units)`.
+
+    Returns:
+        A `tfp.distributions.Gamma` or `tfp.distributions.Independent`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> gamma = keras_softplus.distributions.as_gamma(
+    ...     np.array([[3.0, 2.0]], "float32"))
+    >>> gamma.mean().numpy()
+    array([[1.5]], dtype=float32)
+    """
+    tfd = _tfp_distributions()
+    concentration, rate = split_gamma_params(y_pred)
+    return _with_event_axis(tfd, tfd.Gamma(concentration=concentration, rate=rate))
+
+
+__all__ = [
+    "as_gamma",
+    "as_mixture",
+    "as_negative_binomial",
+    "as_normal",
+    "as_poisson",
+    "as_student_t",
+    "split_normal_params",
+]

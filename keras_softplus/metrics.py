@@ -6,12 +6,22 @@ distribution's module, as Keras pairs `MeanSquaredError` with
 `sample_weight`, and needs no TensorFlow Probability.
 """
 
+import functools
+
 import keras
 
 from keras_softplus._registration import register_public
+from keras_softplus._validation import positive_integer
+from keras_softplus.ops.gamma import gamma_nll
+from keras_softplus.ops.negative_binomial import negative_binomial_crps
+from keras_softplus.ops.negative_binomial import negative_binomial_nll
 from keras_softplus.ops.normal import normal_crps
 from keras_softplus.ops.normal import normal_mean_squared_error
 from keras_softplus.ops.normal import normal_nll
+from keras_softplus.ops.poisson import poisson_crps
+from keras_softplus.ops.poisson import poisson_nll
+from keras_softplus.ops.student_t import student_t_crps
+from keras_softplus.ops.student_t import student_t_nll
 
 
 class _LowerIsBetter(keras.metrics.MeanMetricWrapper):
@@ -132,4 +142,273 @@ class NormalCRPS(_LowerIsBetter):
         super().__init__(normal_crps, name=name, dtype=dtype)
 
 
-__all__ = ["NormalCRPS", "NormalMeanRMSE", "NormalNLLMetric"]
+@register_public
+class StudentTNLLMetric(_LowerIsBetter):
+    """Mean negative log-likelihood of `y_true` under a `StudentTHead` output.
+
+    Wraps `keras_softplus.ops.student_t.student_t_nll`
+    (summed over units per sample), the function of
+    `keras_softplus.losses.StudentTNLL`.
+
+    Formula:
+    ```
+    z = (y - loc) / scale
+    nll = log(scale) + log(df*pi)/2 + lgamma(df/2) - lgamma((df + 1)/2)
+          + (df + 1)/2 * log1p(z**2/df)
+    result = weighted mean over samples of (sum over units of nll)
+    ```
+
+    Args:
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.StudentTNLLMetric()
+    >>> metric.update_state(np.array([[0.0], [10.0]]),
+    ...                     np.array([[0.0, 1.0, 3.0], [0.0, 1.0, 3.0]]))
+    >>> float(metric.result())
+    4.5370...
+    """
+
+    def __init__(self, name="student_t_nll", dtype=None):
+        super().__init__(student_t_nll, name=name, dtype=dtype)
+
+
+@register_public
+class PoissonNLLMetric(_LowerIsBetter):
+    """Mean negative log-likelihood of `y_true` under a `PoissonHead` output.
+
+    Wraps `keras_softplus.ops.poisson.poisson_nll`
+    (summed over units per sample), the function of
+    `keras_softplus.losses.PoissonNLL`.
+
+    Formula:
+    ```
+    nll = rate - y*log(rate) + lgamma(y + 1)
+    result = weighted mean over samples of (sum over units of nll)
+    ```
+
+    Args:
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.PoissonNLLMetric()
+    >>> metric.update_state(np.array([[0.0], [3.0]]),
+    ...                     np.array([[2.0], [2.0]]))
+    >>> float(metric.result())
+    1.8561...
+    """
+
+    def __init__(self, name="poisson_nll", dtype=None):
+        super().__init__(poisson_nll, name=name, dtype=dtype)
+
+
+@register_public
+class NegativeBinomialNLLMetric(_LowerIsBetter):
+    """Mean negative log-likelihood of `y_true` under a `NegativeBinomialHead` output.
+
+    Wraps `keras_softplus.ops.negative_binomial.negative_binomial_nll`
+    (summed over units per sample), the function of
+    `keras_softplus.losses.NegativeBinomialNLL`.
+
+    Formula:
+    ```
+    nll = -lgamma(y + r) + lgamma(r) + lgamma(y + 1)
+          - r*log(r/(r + m)) - y*log(m/(r + m))      m: mean, r: total_count
+    result = weighted mean over samples of (sum over units of nll)
+    ```
+
+    Args:
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.NegativeBinomialNLLMetric()
+    >>> metric.update_state(np.array([[0.0], [3.0]]),
+    ...                     np.array([[2.0, 1.0], [2.0, 1.0]]))
+    >>> float(metric.result())
+    1.7068...
+    """
+
+    def __init__(self, name="negative_binomial_nll", dtype=None):
+        super().__init__(negative_binomial_nll, name=name, dtype=dtype)
+
+
+@register_public
+class GammaNLLMetric(_LowerIsBetter):
+    """Mean negative log-likelihood of `y_true` under a `GammaHead` output.
+
+    Wraps `keras_softplus.ops.gamma.gamma_nll`
+    (summed over units per sample), the function of
+    `keras_softplus.losses.GammaNLL`.
+
+    Formula:
+    ```
+    nll = lgamma(a) - a*log(b) - (a - 1)*log(y) + b*y   a: concentration, b: rate
+    result = weighted mean over samples of (sum over units of nll)
+    ```
+
+    Args:
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.GammaNLLMetric()
+    >>> metric.update_state(np.array([[1.0], [2.0]]),
+    ...                     np.array([[1.0, 1.0], [2.0, 1.0]]))
+    >>> float(metric.result())
+    1.1534...
+    """
+
+    def __init__(self, name="gamma_nll", dtype=None):
+        super().__init__(gamma_nll, name=name, dtype=dtype)
+
+
+@register_public
+class StudentTCRPS(_LowerIsBetter):
+    """Mean continuous ranked probability score of a `StudentTHead` output.
+
+    Wraps `keras_softplus.ops.student_t.student_t_crps`, the closed form of
+    Jordan et al. (2019), averaged over units (lower is better, in the units
+    of `y_true`).
+
+    Formula:
+    ```
+    z = (y - loc) / scale
+    CRPS = scale * (z*(2*F(z) - 1) + 2*f(z)*(df + z**2)/(df - 1)
+                    - 2*sqrt(df)*B(1/2, df - 1/2) / ((df - 1)*B(1/2, df/2)**2))
+    result = weighted mean over samples of mean over units of CRPS
+    ```
+
+    Args:
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.StudentTCRPS()
+    >>> metric.update_state(np.array([[0.5]]), np.array([[0.0, 1.0, 3.0]]))
+    >>> float(metric.result())
+    0.3651...
+
+    Reference:
+    - [Jordan et al., 2019](https://doi.org/10.18637/jss.v090.i12)
+    """
+
+    def __init__(self, name="student_t_crps", dtype=None):
+        super().__init__(student_t_crps, name=name, dtype=dtype)
+
+
+class _CountCRPS(_LowerIsBetter):
+    """A count CRPS by its series over `support_size` terms."""
+
+    def __init__(self, fn, support_size, name, dtype):
+        support_size = positive_integer(support_size, "support_size")
+        super().__init__(functools.partial(fn, support_size=support_size), name, dtype)
+        self.support_size = support_size
+
+    def get_config(self):
+        return {**super().get_config(), "support_size": self.support_size}
+
+
+@register_public
+class PoissonCRPS(_CountCRPS):
+    """Mean continuous ranked probability score of a `PoissonHead` output.
+
+    Wraps `keras_softplus.ops.poisson.poisson_crps`: the series
+    `sum_k (F(k) - 1{y <= k})**2` over `k < support_size`, plus the exact
+    tail `max(y - support_size, 0)`. Lower is better, in counts.
+
+    Formula:
+    ```
+    CRPS(F, y) = sum_{k=0}^{K-1} (F(k) - 1{y <= k})**2 + max(y - K, 0)
+    result = weighted mean over samples of mean over units of CRPS
+    ```
+
+    Args:
+        support_size: number of terms `K`; it must cover the predictive
+            distribution (rates up to about `K - 6*sqrt(K)`).
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.PoissonCRPS()
+    >>> metric.update_state(np.array([[2.0]]), np.array([[2.0]]))
+    >>> float(metric.result())
+    0.3111...
+
+    Reference:
+    - [Czado et al., 2009](https://doi.org/10.1111/j.1541-0420.2009.01191.x)
+    """
+
+    def __init__(self, support_size=1000, name="poisson_crps", dtype=None):
+        super().__init__(poisson_crps, support_size, name, dtype)
+
+
+@register_public
+class NegativeBinomialCRPS(_CountCRPS):
+    """Mean continuous ranked probability score of a `NegativeBinomialHead`.
+
+    Wraps `keras_softplus.ops.negative_binomial.negative_binomial_crps`, the
+    series over `k < support_size` plus the exact tail. Lower is better, in
+    counts.
+
+    Formula:
+    ```
+    CRPS(F, y) = sum_{k=0}^{K-1} (F(k) - 1{y <= k})**2 + max(y - K, 0)
+    result = weighted mean over samples of mean over units of CRPS
+    ```
+
+    Args:
+        support_size: number of terms `K`; it must cover the predictive
+            distribution (mean plus several `sqrt(m + m**2/r)`).
+        name: name of the metric.
+        dtype: dtype of the metric's computation.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_softplus
+    >>> metric = keras_softplus.metrics.NegativeBinomialCRPS()
+    >>> metric.update_state(np.array([[2.0]]), np.array([[2.0, 1.0]]))
+    >>> float(metric.result())
+    0.5777...
+
+    Reference:
+    - [Wei & Held, 2014](https://doi.org/10.1007/s11749-014-0380-8)
+    """
+
+    def __init__(self, support_size=1000, name="negative_binomial_crps", dtype=None):
+        super().__init__(negative_binomial_crps, support_size, name, dtype)
+
+
+__all__ = [
+    "GammaNLLMetric",
+    "NegativeBinomialCRPS",
+    "NegativeBinomialNLLMetric",
+    "NormalCRPS",
+    "NormalMeanRMSE",
+    "NormalNLLMetric",
+    "PoissonCRPS",
+    "PoissonNLLMetric",
+    "StudentTCRPS",
+    "StudentTNLLMetric",
+]

@@ -10,9 +10,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_softplus import distributions
 from keras_softplus.distributions import as_normal
 from keras_softplus.distributions import split_normal_params
+from keras_softplus.losses import GammaNLL
+from keras_softplus.losses import NegativeBinomialNLL
 from keras_softplus.losses import NormalNLL
+from keras_softplus.losses import PoissonNLL
+from keras_softplus.losses import StudentTNLL
 
 tfd = tfp.distributions
 
@@ -43,7 +48,9 @@ def test_split_keeps_leading_axes():
     "bad", [np.zeros((3, 5)), np.float32(1.0)], ids=["odd_width", "scalar"]
 )
 def test_split_rejects_odd_or_missing_last_axis(bad):
-    with pytest.raises(ValueError, match="statically known last axis that is a non-zero multiple of 2"):
+    with pytest.raises(
+        ValueError, match="statically known last axis that is a non-zero multiple of 2"
+    ):
         split_normal_params(bad)
 
 
@@ -81,7 +88,9 @@ def test_several_units_give_an_independent_normal_with_a_vector_event():
     np.testing.assert_allclose(normal.stddev().numpy(), scale, rtol=1e-6)
     y = np.random.default_rng(2).normal(size=(5, 3)).astype("float32")
     np.testing.assert_allclose(
-        -normal.log_prob(y).numpy(), NormalNLL(reduction=None)(y, y_pred).numpy(), rtol=1e-6
+        -normal.log_prob(y).numpy(),
+        NormalNLL(reduction=None)(y, y_pred).numpy(),
+        rtol=1e-6,
     )
 
 
@@ -116,9 +125,64 @@ def test_without_tensorflow_probability_everything_but_as_normal_works(tmp_path)
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env,
-        timeout=300, cwd=tmp_path,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "IMPORT_ERROR:" in result.stdout
     assert "needs TensorFlow Probability" in result.stdout
+
+
+# The other heads' distributions: shaped as `as_normal`, equal to the losses.
+def head_outputs(units, batch=4, seed=1):
+    rng = np.random.default_rng(seed)
+    positive = rng.uniform(0.5, 4.0, size=(batch, 2 * units))
+    loc = rng.normal(size=(batch, units))
+    df = rng.uniform(2.5, 9.0, size=(batch, units))
+    return {
+        "as_student_t": (
+            np.concatenate([loc, positive[:, :units], df], -1),
+            StudentTNLL,
+        ),
+        "as_poisson": (positive[:, :units], PoissonNLL),
+        "as_negative_binomial": (positive, NegativeBinomialNLL),
+        "as_gamma": (positive, GammaNLL),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["as_student_t", "as_poisson", "as_negative_binomial", "as_gamma"]
+)
+@pytest.mark.parametrize("units", [1, 3])
+def test_head_distributions_are_shaped_as_as_normal_and_equal_the_losses(name, units):
+    y_pred, loss_class = head_outputs(units)[name]
+    y_pred = y_pred.astype("float32")
+    distribution = getattr(distributions, name)(y_pred)
+    shapes = (tuple(distribution.batch_shape), tuple(distribution.event_shape))
+    if units == 1:
+        assert shapes == ((4, 1), ())
+    else:
+        assert isinstance(distribution, tfd.Independent)
+        assert shapes == ((4,), (units,))
+    y = np.ceil(distribution.sample(seed=3).numpy())  # integer and > 0 for all
+    log_prob = distribution.log_prob(y).numpy().reshape(4)
+    np.testing.assert_allclose(
+        loss_class(reduction=None)(y, y_pred).numpy(), -log_prob, rtol=2e-5
+    )
+
+
+def test_negative_binomial_conversion_is_exact_and_stable_at_the_extremes():
+    y_pred = np.array([[4.0, 2.0], [1e4, 1e8], [1e-6, 1e-6], [3.0, 1e12]])
+    nb = distributions.as_negative_binomial(y_pred)
+    np.testing.assert_allclose(nb.mean().numpy()[:, 0], y_pred[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(
+        nb.variance().numpy()[:, 0],
+        y_pred[:, 0] + y_pred[:, 0] ** 2 / y_pred[:, 1],
+        rtol=1e-9,
+    )
+    nb32 = distributions.as_negative_binomial(y_pred.astype("float32"))
+    assert np.all(np.isfinite(nb32.log_prob(np.array([[3.0], [1e4], [0.0], [3.0]]))))

@@ -33,7 +33,9 @@ def reference_terms(y, y_pred, beta_nll=0.0):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("beta_nll", [0.0, 0.5, 1.0], ids=["nll", "beta_half", "beta_one"])
+@pytest.mark.parametrize(
+    "beta_nll", [0.0, 0.5, 1.0], ids=["nll", "beta_half", "beta_one"]
+)
 @pytest.mark.parametrize("units", [1, 3])
 def test_value_matches_reference_summed_over_units(units, beta_nll, dtype):
     y, y_pred = sample(units, dtype=dtype)
@@ -49,7 +51,9 @@ def test_value_matches_reference_summed_over_units(units, beta_nll, dtype):
 def test_single_unit_accepts_targets_without_the_unit_axis():
     y, y_pred = sample(1)
     loss = NormalNLL(reduction=None)
-    np.testing.assert_array_equal(loss(y[:, 0], y_pred).numpy(), loss(y, y_pred).numpy())
+    np.testing.assert_array_equal(
+        loss(y[:, 0], y_pred).numpy(), loss(y, y_pred).numpy()
+    )
 
 
 def test_wrong_target_shape_raises():
@@ -87,7 +91,9 @@ def test_beta_one_loc_gradient_is_the_mse_gradient_up_to_the_constant(units):
         mse_value = mse(tf.constant(y), loc)
     mse_grad = tape.gradient(mse_value, loc).numpy()
     # MSE averages over the units, NormalNLL sums them; 0.5 from 0.5*z**2.
-    np.testing.assert_allclose(grad.numpy()[:, :units], 0.5 * units * mse_grad, rtol=1e-12)
+    np.testing.assert_allclose(
+        grad.numpy()[:, :units], 0.5 * units * mse_grad, rtol=1e-12
+    )
     batch = y.shape[0]
     np.testing.assert_allclose(
         grad.numpy()[:, :units], (y_pred[:, :units] - y) / batch, rtol=1e-12
@@ -108,7 +114,9 @@ def test_beta_nll_weight_is_not_differentiated(beta_nll):
     loc, scale = y_pred[:, :2], y_pred[:, 2:]
     z = (y - loc) / scale
     weight = scale ** (2 * beta_nll) / y.shape[0]
-    np.testing.assert_allclose(grad.numpy()[:, 2:], weight * (1 - z**2) / scale, rtol=1e-12)
+    np.testing.assert_allclose(
+        grad.numpy()[:, 2:], weight * (1 - z**2) / scale, rtol=1e-12
+    )
     np.testing.assert_allclose(grad.numpy()[:, :2], weight * -z / scale, rtol=1e-12)
 
 
@@ -176,3 +184,66 @@ def test_config_round_trip_and_registration():
     assert isinstance(restored, NormalNLL) and restored.get_config() == config
     assert keras_softplus.NormalNLL is NormalNLL
     assert isinstance(loss, keras.losses.Loss)
+
+
+# The losses of the other heads wrap functions tested in tests/test_ops_*.py;
+# here, what the wrapper adds: reduction, sample weights, config, dtype.
+HEAD_LOSSES = {
+    "StudentTNLL": (
+        keras_softplus.losses.StudentTNLL,
+        np.array([[0.5], [10.0]]),
+        np.array([[0.0, 1.0, 3.0], [1.0, 2.0, 5.0]]),
+    ),
+    "PoissonNLL": (
+        keras_softplus.losses.PoissonNLL,
+        np.array([[0.0], [7.0]]),
+        np.array([[2.0], [3.5]]),
+    ),
+    "NegativeBinomialNLL": (
+        keras_softplus.losses.NegativeBinomialNLL,
+        np.array([[0.0], [7.0]]),
+        np.array([[2.0, 1.0], [3.5, 0.5]]),
+    ),
+    "GammaNLL": (
+        keras_softplus.losses.GammaNLL,
+        np.array([[0.5], [7.0]]),
+        np.array([[2.0, 1.0], [3.5, 0.5]]),
+    ),
+}
+
+
+def tfp_nll(name, y, y_pred):
+    from keras_softplus import distributions
+
+    as_distribution = {
+        "StudentTNLL": distributions.as_student_t,
+        "PoissonNLL": distributions.as_poisson,
+        "NegativeBinomialNLL": distributions.as_negative_binomial,
+        "GammaNLL": distributions.as_gamma,
+    }[name]
+    return -as_distribution(y_pred).log_prob(y).numpy()[:, 0]
+
+
+@pytest.mark.parametrize("name", list(HEAD_LOSSES))
+def test_head_losses_reduce_weight_and_round_trip_as_keras_losses(name):
+    cls, y, y_pred = HEAD_LOSSES[name]
+    per_sample = tfp_nll(name, y, y_pred)
+    np.testing.assert_allclose(
+        cls(reduction=None, dtype="float64")(y, y_pred).numpy(), per_sample, rtol=1e-10
+    )
+    np.testing.assert_allclose(cls()(y, y_pred).numpy(), per_sample.mean(), rtol=1e-5)
+    weighted = cls(reduction="sum")(y, y_pred, sample_weight=np.array([2.0, 0.0]))
+    np.testing.assert_allclose(weighted.numpy(), 2 * per_sample[0], rtol=1e-5)
+    loss = cls(reduction="sum", name="custom")
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(restored) is cls and restored.get_config() == loss.get_config()
+    assert keras.saving.get_registered_name(cls) == f"keras_softplus>{name}"
+
+
+@pytest.mark.parametrize("name", list(HEAD_LOSSES))
+def test_head_losses_compute_half_precision_predictions_in_float32(name):
+    cls, y, y_pred = HEAD_LOSSES[name]
+    got = cls(reduction=None)(y, y_pred.astype("float16"))
+    assert got.dtype == "float32"
+    expected = tfp_nll(name, y, y_pred.astype("float16").astype("float64"))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)

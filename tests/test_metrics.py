@@ -4,7 +4,9 @@ import keras
 import mpmath
 import numpy as np
 import pytest
+import scoringrules
 
+import keras_softplus
 from keras_softplus import metrics
 from keras_softplus.layers import NormalHead
 from keras_softplus.losses import NormalNLL
@@ -41,7 +43,13 @@ def split(y_pred):
 
 @pytest.mark.parametrize(
     "y, loc, scale",
-    [(0.0, 0.0, 1.0), (2.5, -1.0, 0.3), (-4.0, 1.0, 7.0), (1e-3, 0.0, 1e-3), (40.0, 0.0, 2.0)],
+    [
+        (0.0, 0.0, 1.0),
+        (2.5, -1.0, 0.3),
+        (-4.0, 1.0, 7.0),
+        (1e-3, 0.0, 1e-3),
+        (40.0, 0.0, 2.0),
+    ],
     ids=["centred", "far_right_narrow", "left_wide", "tiny_scale", "outlier"],
 )
 def test_crps_matches_the_integral_definition(y, loc, scale):
@@ -62,8 +70,10 @@ def test_crps_averages_over_units_and_samples_with_weights():
     y, y_pred = sample(2, batch=4)
     loc, scale = split(y_pred)
     per_element = np.array(
-        [[crps_by_quadrature(y[i, j], loc[i, j], scale[i, j]) for j in range(2)]
-         for i in range(4)]
+        [
+            [crps_by_quadrature(y[i, j], loc[i, j], scale[i, j]) for j in range(2)]
+            for i in range(4)
+        ]
     )
     weights = np.array([1.0, 0.0, 3.0, 0.5])
     metric = metrics.NormalCRPS()
@@ -143,7 +153,11 @@ def test_metrics_in_fit_logs():
     model.compile(
         optimizer="adam",
         loss=NormalNLL(),
-        metrics=[metrics.NormalNLLMetric(), metrics.NormalMeanRMSE(), metrics.NormalCRPS()],
+        metrics=[
+            metrics.NormalNLLMetric(),
+            metrics.NormalMeanRMSE(),
+            metrics.NormalCRPS(),
+        ],
     )
     x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
     y = x[:, :1] * 2
@@ -154,3 +168,80 @@ def test_metrics_in_fit_logs():
     np.testing.assert_allclose(
         logs["normal_mean_rmse"], np.sqrt(np.mean((y - y_pred[:, :1]) ** 2)), rtol=1e-5
     )
+
+
+# The metrics of the other heads: their NLL, and the count CRPS by series.
+HEAD_NLL_METRICS = {
+    "StudentTNLLMetric": (
+        metrics.StudentTNLLMetric,
+        keras_softplus.losses.StudentTNLL,
+        np.array([[0.5], [10.0]]),
+        np.array([[0.0, 1.0, 3.0], [1.0, 2.0, 5.0]]),
+    ),
+    "PoissonNLLMetric": (
+        metrics.PoissonNLLMetric,
+        keras_softplus.losses.PoissonNLL,
+        np.array([[0.0], [7.0]]),
+        np.array([[2.0], [3.5]]),
+    ),
+    "NegativeBinomialNLLMetric": (
+        metrics.NegativeBinomialNLLMetric,
+        keras_softplus.losses.NegativeBinomialNLL,
+        np.array([[0.0], [7.0]]),
+        np.array([[2.0, 1.0], [3.5, 0.5]]),
+    ),
+    "GammaNLLMetric": (
+        metrics.GammaNLLMetric,
+        keras_softplus.losses.GammaNLL,
+        np.array([[0.5], [7.0]]),
+        np.array([[2.0, 1.0], [3.5, 0.5]]),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HEAD_NLL_METRICS))
+def test_head_nll_metrics_are_the_weighted_mean_of_their_loss(name):
+    metric_class, loss_class, y, y_pred = HEAD_NLL_METRICS[name]
+    per_sample = loss_class(reduction=None, dtype="float64")(y, y_pred).numpy()
+    metric = metric_class(dtype="float64")
+    metric.update_state(y[:1], y_pred[:1], sample_weight=np.array([3.0]))
+    metric.update_state(y[1:], y_pred[1:])
+    expected = (3 * per_sample[0] + per_sample[1]) / 4
+    np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-12)
+    assert keras.saving.get_registered_name(metric_class) == f"keras_softplus>{name}"
+    restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert type(restored) is metric_class
+
+
+def test_count_crps_metrics_match_scoringrules_averaged_over_units():
+    counts = np.array([[0.0, 3.0], [12.0, 40.0]])
+    rate = np.array([[0.7, 2.0], [10.0, 30.0]])
+    total_count = np.array([[1.0, 4.0], [0.5, 20.0]])
+    poisson = metrics.PoissonCRPS(support_size=300, dtype="float64")
+    poisson.update_state(counts, rate)
+    expected = scoringrules.crps_poisson(counts, rate).mean()
+    np.testing.assert_allclose(float(poisson.result()), expected, rtol=1e-9)
+    negative_binomial = metrics.NegativeBinomialCRPS(support_size=500, dtype="float64")
+    negative_binomial.update_state(counts, np.concatenate([rate, total_count], -1))
+    expected = scoringrules.crps_negbinom(counts, total_count, mu=rate).mean()
+    np.testing.assert_allclose(float(negative_binomial.result()), expected, rtol=1e-9)
+    restored = keras.metrics.deserialize(keras.metrics.serialize(negative_binomial))
+    assert restored.support_size == 500
+    with pytest.raises(ValueError, match="`support_size` must be a positive integer"):
+        metrics.PoissonCRPS(support_size=0)
+
+
+def test_student_t_crps_metric_matches_scoringrules_with_weights():
+    y = np.array([[0.5, -1.0], [4.0, 0.0]])
+    loc = np.array([[0.0, 0.5], [1.0, 0.0]])
+    scale = np.array([[1.0, 2.0], [0.5, 1.0]])
+    df = np.array([[3.0, 2.5], [10.0, 50.0]])
+    metric = metrics.StudentTCRPS(dtype="float64")
+    metric.update_state(
+        y, np.concatenate([loc, scale, df], -1), sample_weight=np.array([1.0, 3.0])
+    )
+    per_sample = scoringrules.crps_t(y, df, loc, scale).mean(axis=-1)
+    expected = (per_sample[0] + 3 * per_sample[1]) / 4
+    np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-9)
+    restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert type(restored) is metrics.StudentTCRPS

@@ -204,8 +204,40 @@ class DistributionHead(keras.layers.Layer):
         return config
 
 
+def _positive_arguments(head):
+    """`{"min_<name>": floor, "initial_<name>": value}` of each positive
+    parameter of `head`: the config keys of the named heads below."""
+    arguments = {}
+    for parameter in head.head_parameters:
+        if parameter.positive:
+            arguments[f"min_{parameter.name}"] = parameter.min_value
+            arguments[f"initial_{parameter.name}"] = parameter.initial_value
+    return arguments
+
+
+class _NamedHead(DistributionHead):
+    """A distribution head whose class fixes its parameters.
+
+    Its config holds `units`, then `min_<name>` and `initial_<name>` for
+    each positive parameter (the resolved floor), instead of the generic
+    `parameters` list, and these are also attributes of the layer.
+    """
+
+    def __init__(self, units, parameters, **kwargs):
+        kwargs.pop("parameters", None)
+        super().__init__(units, parameters, **kwargs)
+        for argument, value in _positive_arguments(self).items():
+            setattr(self, argument, value)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["parameters"]
+        config.update(_positive_arguments(self))
+        return config
+
+
 @register_public
-class NormalHead(DistributionHead):
+class NormalHead(_NamedHead):
     """Heteroscedastic Normal head: a loc and a positive scale per unit.
 
     Outputs one tensor of shape `(..., 2*units)`: the loc (a linear `Dense`,
@@ -264,7 +296,6 @@ class NormalHead(DistributionHead):
     """
 
     def __init__(self, units=1, min_scale=1e-6, initial_scale=1.0, **kwargs):
-        kwargs.pop("parameters", None)
         super().__init__(
             units,
             [
@@ -278,48 +309,6 @@ class NormalHead(DistributionHead):
             ],
             **kwargs,
         )
-        self.min_scale = self.head_parameters[1].min_value
-        self.initial_scale = self.head_parameters[1].initial_value
-
-    def get_config(self):
-        config = super().get_config()
-        del config["parameters"]
-        config.update(
-            {"min_scale": self.min_scale, "initial_scale": self.initial_scale}
-        )
-        return config
-
-
-def _positive_arguments(head):
-    """`{"min_<name>": floor, "initial_<name>": value}` of each positive
-    parameter of `head`: the config keys of the named heads below."""
-    arguments = {}
-    for parameter in head.head_parameters:
-        if parameter.positive:
-            arguments[f"min_{parameter.name}"] = parameter.min_value
-            arguments[f"initial_{parameter.name}"] = parameter.initial_value
-    return arguments
-
-
-class _NamedHead(DistributionHead):
-    """A distribution head whose class fixes its parameters.
-
-    Its config holds `units`, then `min_<name>` and `initial_<name>` for
-    each positive parameter (the resolved floor), instead of the generic
-    `parameters` list, and these are also attributes of the layer.
-    """
-
-    def __init__(self, units, parameters, **kwargs):
-        kwargs.pop("parameters", None)
-        super().__init__(units, parameters, **kwargs)
-        for argument, value in _positive_arguments(self).items():
-            setattr(self, argument, value)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["parameters"]
-        config.update(_positive_arguments(self))
-        return config
 
 
 @register_public
@@ -473,7 +462,10 @@ class PoissonHead(_NamedHead):
             units,
             [
                 HeadParameter(
-                    "rate", positive=True, min_value=min_rate, initial_value=initial_rate
+                    "rate",
+                    positive=True,
+                    min_value=min_rate,
+                    initial_value=initial_rate,
                 )
             ],
             **kwargs,
@@ -536,7 +528,10 @@ class NegativeBinomialHead(_NamedHead):
             units,
             [
                 HeadParameter(
-                    "mean", positive=True, min_value=min_mean, initial_value=initial_mean
+                    "mean",
+                    positive=True,
+                    min_value=min_mean,
+                    initial_value=initial_mean,
                 ),
                 HeadParameter(
                     "total_count",
@@ -607,7 +602,10 @@ class GammaHead(_NamedHead):
                     initial_value=initial_concentration,
                 ),
                 HeadParameter(
-                    "rate", positive=True, min_value=min_rate, initial_value=initial_rate
+                    "rate",
+                    positive=True,
+                    min_value=min_rate,
+                    initial_value=initial_rate,
                 ),
             ],
             **kwargs,
