@@ -2,7 +2,7 @@
 
 `mkdocs build --strict` fails on any warning: a broken link or anchor, a page
 missing from the nav, a missing snippet (the benchmark tables are included
-from benchmarks/ and examples/ at build time), or a docstring that
+from benchmarks/ at build time), or a docstring that
 mkdocstrings cannot render. The docs extra (`pip install -e .[docs]`) is part
 of the README's test command, so this runs in CI; it is not skipped.
 """
@@ -10,6 +10,7 @@ of the README's test command, so this runs in CI; it is not skipped.
 import ast
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -130,3 +131,101 @@ def test_generated_figures_are_committed():
     for name in make_plots.FIGURES:
         path = os.path.join(DOCS_DIR, "img", name)
         assert os.path.getsize(path) > 10_000, path
+
+
+def _html_pages(site):
+    for base, _, names in os.walk(site):
+        for name in names:
+            if name.endswith(".html"):
+                with open(os.path.join(base, name), encoding="utf-8") as handle:
+                    yield os.path.relpath(os.path.join(base, name), site), handle.read()
+
+
+# A resource that a page loads from another host: <script src>, <link href>
+# (stylesheets, fonts, preconnects; not rel=canonical, which names this page)
+# or <img src> with an absolute URL.
+_REMOTE_RESOURCE = re.compile(
+    r"<(?:script|img|iframe)\b[^>]*\bsrc=[\"'](?:https?:)?//"
+    r"|<link\b(?![^>]*\brel=[\"']?(?:canonical|alternate))[^>]*\bhref=[\"'](?:https?:)?//",
+    re.IGNORECASE,
+)
+
+
+def test_site_loads_nothing_from_another_host(site):
+    offenders = {
+        page: _REMOTE_RESOURCE.findall(html)
+        for page, html in _html_pages(site)
+        if _REMOTE_RESOURCE.search(html)
+    }
+    assert not offenders, offenders
+    mathjax = site / "javascripts" / "vendor" / "mathjax"
+    assert (mathjax / "tex-chtml.js").stat().st_size > 500_000
+    assert len(
+        list((mathjax / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    )
+    assert "Apache License" in (mathjax / "LICENSE").read_text()
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "javascripts/vendor/mathjax/tex-chtml.js" in index
+
+
+def test_math_sources_have_no_escaped_underscore_in_text():
+    offenders = []
+    for base, _, names in os.walk(DOCS_DIR):
+        for name in names:
+            if name.endswith(".md"):
+                path = os.path.join(base, name)
+                with open(path, encoding="utf-8") as handle:
+                    for number, line in enumerate(handle, 1):
+                        if re.search(r"\\(?:text|operatorname)\{[^}]*\\_", line):
+                            offenders.append(f"{path}:{number}")
+    assert not offenders
+
+
+def test_long_display_equations_are_broken_into_lines():
+    """A display line longer than this is clipped on a laptop-width page."""
+    offenders = []
+    for base, _, names in os.walk(DOCS_DIR):
+        for name in names:
+            if not name.endswith(".md"):
+                continue
+            path = os.path.join(base, name)
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            for block in re.findall(
+                r"^\$\$\n(.*?)^\$\$", text, re.MULTILINE | re.DOTALL
+            ):
+                offenders += [
+                    (path, line) for line in block.splitlines() if len(line) > 110
+                ]
+    assert not offenders
+
+
+def test_notebooks_are_pages_with_their_outputs(site):
+    for name in (
+        "beta_softplus_tour",
+        "heteroscedastic_regression",
+        "positive_weights",
+    ):
+        html = (site / "notebooks" / name / "index.html").read_text(encoding="utf-8")
+        assert "data:image/png;base64" in html, name
+        assert "keras.Sequential" in html, name
+
+
+def test_signatures_are_formatted(site):
+    html = (site / "api" / "layers" / "index.html").read_text(encoding="utf-8")
+    assert "doc-signature" in html
+    assert importlib.util.find_spec("black") is not None
+
+
+def test_config_names_the_site_and_the_repository():
+    with open(os.path.join(REPO_ROOT, "mkdocs.yml"), encoding="utf-8") as handle:
+        config = handle.read()
+    assert re.search(r"^site_url: https://\S+/$", config, re.MULTILINE)
+    assert re.search(r"^repo_url: https://github\.com/\S+$", config, re.MULTILINE)
+
+
+def test_results_pages_speak_to_users(site):
+    for page in ("examples", "benchmarks/uci"):
+        html = (site / page / "index.html").read_text(encoding="utf-8").lower()
+        for word in ("not met", "verdict", "this session", "targets"):
+            assert word not in html, (page, word)

@@ -1,14 +1,16 @@
-// MathJax configuration for pymdownx.arithmatex (generic mode).
+// MathJax configuration (the script itself is vendored under vendor/mathjax/).
+// Pages: pymdownx.arithmatex (generic mode) wraps math in \( \) and \[ \].
+// Notebook pages (mkdocs-jupyter): Markdown cells keep Jupyter's $ and $$.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
   },
   options: {
     ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex",
+    processHtmlClass: "arithmatex|jp-RenderedMarkdown",
   },
 };
 
