@@ -38,7 +38,6 @@ import os
 import sys
 
 import _common
-
 import numpy as np
 import tensorflow as tf
 
@@ -97,17 +96,21 @@ def saved_for_backward(function, size):
     entries = []
     for name, owner in owners.items():
         elements = owner.shape.num_elements()
-        entries.append({
-            "tensor": name,
-            "op": owner.op.type,
-            "kind": (
-                "input" if name in inputs
-                else "constant" if owner.op.type == "Const"
-                else "intermediate"
-            ),
-            "elements": elements,
-            "bytes": elements * owner.dtype.size if elements is not None else None,
-        })
+        entries.append(
+            {
+                "tensor": name,
+                "op": owner.op.type,
+                "kind": (
+                    "input"
+                    if name in inputs
+                    else "constant"
+                    if owner.op.type == "Const"
+                    else "intermediate"
+                ),
+                "elements": elements,
+                "bytes": elements * owner.dtype.size if elements is not None else None,
+            }
+        )
     full = [e for e in entries if e["elements"] == size]
     return {
         "available": True,
@@ -199,8 +202,10 @@ def main():
     args = parser.parse_args()
     size = 65_536 if args.quick else 4_000_000
     machine = _common.machine_info()
-    print(f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-          f"TF {machine['tensorflow']}, device {machine['device']}; N={size:,}")
+    print(
+        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
+        f"TF {machine['tensorflow']}, device {machine['device']}; N={size:,}"
+    )
 
     graph = {name: saved_for_backward(f, size) for name, f in CANDIDATES.items()}
 
@@ -217,8 +222,10 @@ def main():
                 for mode, wrap in MODES.items()
             }
     else:
-        print("get_memory_info('CPU:0') does not count allocations here; "
-              "runtime section skipped")
+        print(
+            "get_memory_info('CPU:0') does not count allocations here; "
+            "runtime section skipped"
+        )
 
     print("\nsaved for backward (tf.function forward/backward split):")
     rows = []
@@ -226,26 +233,38 @@ def main():
         if not g["available"]:
             rows.append([name, "unavailable", "", "", ""])
             continue
-        rows.append([
-            name,
-            g["full_size_buffers"],
-            g["full_size_intermediates"],
-            f"{g['full_size_bytes'] / 2**20:.1f}",
-            ", ".join(f"{e['tensor']}({e['kind'][:5]})" for e in g["saved_buffers"]
-                      if e["elements"] == size),
-        ])
+        rows.append(
+            [
+                name,
+                g["full_size_buffers"],
+                g["full_size_intermediates"],
+                f"{g['full_size_bytes'] / 2**20:.1f}",
+                ", ".join(
+                    f"{e['tensor']}({e['kind'][:5]})"
+                    for e in g["saved_buffers"]
+                    if e["elements"] == size
+                ),
+            ]
+        )
     _common.print_table(
         ["candidate", "full-size saved", "of them intermediates", "MiB", "which"], rows
     )
     if runtime:
-        print("\nruntime, in N-element float32 arrays above x, dy "
-              "(held = kept for backward beyond y):")
+        print(
+            "\nruntime, in N-element float32 arrays above x, dy "
+            "(held = kept for backward beyond y):"
+        )
         rows = []
         for name, by_mode in runtime.items():
-            rows.append([name] + [
-                f"{by_mode[m]['held_arrays']:.2f} / {by_mode[m]['peak_split_arrays']:.2f}"
-                f" / {by_mode[m]['peak_step_arrays']:.2f}" for m in MODES
-            ])
+            rows.append(
+                [name]
+                + [
+                    f"{by_mode[m]['held_arrays']:.2f} / "
+                    f"{by_mode[m]['peak_split_arrays']:.2f}"
+                    f" / {by_mode[m]['peak_step_arrays']:.2f}"
+                    for m in MODES
+                ]
+            )
         _common.print_table(
             ["candidate"] + [f"{m}: held/peak_split/peak_step" for m in MODES], rows
         )
@@ -268,8 +287,10 @@ def main():
             }
     print()
     for name, t in targets.items():
-        print(f"target {name}: {t['measured']:.2f} ({t['target']}): "
-              f"{'met' if t['met'] else 'NOT met'}")
+        print(
+            f"target {name}: {t['measured']:.2f} ({t['target']}): "
+            f"{'met' if t['met'] else 'NOT met'}"
+        )
 
     payload = {
         "benchmark": "bench_memory",
@@ -285,7 +306,9 @@ def main():
         "runtime": runtime,
         "targets": targets,
     }
-    _common.write_json(os.path.join(_common.results_dir(args.quick), "memory.json"), payload)
+    _common.write_json(
+        os.path.join(_common.results_dir(args.quick), "memory.json"), payload
+    )
     _common.regenerate_summary(args.quick)
 
 

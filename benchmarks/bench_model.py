@@ -2,7 +2,10 @@
 
 MLP: 4 hidden Dense layers of 512 units, each followed by the activation
 under test, a Dense(10) head, sparse categorical cross-entropy, Adam, batch
-1024 of 512 features, float32. One `model.train_on_batch` per step on fixed
+1024 of 512 features, float32. Conv net (configs `conv_*`), activation-heavy:
+two 3x3 Conv2D(32) on 16 inputs of 64x64x8, each activated (2M activations
+per layer), global average pooling, Dense(10). One `model.train_on_batch`
+per step on fixed
 tensors; models built from the same seed.
 
 Activations:
@@ -38,7 +41,6 @@ import os
 import sys
 
 import _common
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -66,13 +68,23 @@ ACTIVATIONS = {
     "beta_fixed": lambda: keras_softplus.layers.BetaSoftplus(learn_beta=False),
 }
 TARGET = {"ratio": "beta_softplus / softplus", "bound": 1.03}
+CONV_INPUT, CONV_BATCH = (64, 64, 8), 16
 
 
-def build_model(activation, features, hidden, depth, jit_compile):
+def build_model(activation, features, hidden, depth, jit_compile, conv=False):
     keras.utils.set_random_seed(0)
-    layers = [keras.Input((features,))]
-    for _ in range(depth):
-        layers += [keras.layers.Dense(hidden), ACTIVATIONS[activation]()]
+    if conv:  # two 3x3 convolutions to 64x64x32 maps, each activated
+        layers = [keras.Input(CONV_INPUT)]
+        for _ in range(2):
+            layers += [
+                keras.layers.Conv2D(32, 3, padding="same"),
+                ACTIVATIONS[activation](),
+            ]
+        layers.append(keras.layers.GlobalAveragePooling2D())
+    else:
+        layers = [keras.Input((features,))]
+        for _ in range(depth):
+            layers += [keras.layers.Dense(hidden), ACTIVATIONS[activation]()]
     layers.append(keras.layers.Dense(10))
     model = keras.Sequential(layers)
     model.compile(
@@ -126,14 +138,20 @@ def layer_diagnostic(batch, hidden, repetitions, inner):
             "times": {name: _common.summarize(t) for name, t in times.items()},
             "ratios": {
                 f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
-                for a in ACTIVATIONS if a != "softplus"
+                for a in ACTIVATIONS
+                if a != "softplus"
             },
         }
         if structure:
             results[config]["structure"] = structure
-        print(f"  layer {config:<7} " + "  ".join(
-            f"{n}={results[config]['times'][n]['median_s'] * 1e3:.2f}ms"
-            for n in ACTIVATIONS), flush=True)
+        print(
+            f"  layer {config:<7} "
+            + "  ".join(
+                f"{n}={results[config]['times'][n]['median_s'] * 1e3:.2f}ms"
+                for n in ACTIVATIONS
+            ),
+            flush=True,
+        )
     return results
 
 
@@ -145,11 +163,13 @@ def step_structure(models, inputs, labels, batch, hidden):
     their gradients, and any intermediate stored between kernels)."""
     import re
 
-    from bench_ops import HLO_INSTRUCTION, NOT_KERNELS
+    from bench_ops import HLO_INSTRUCTION
+    from bench_ops import NOT_KERNELS
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     pattern = re.compile(rf"\[{batch},{hidden}\]")
     structure = {}
+
     def make_step(model):
         def step(x, y):
             with tf.GradientTape() as tape:
@@ -159,16 +179,21 @@ def step_structure(models, inputs, labels, batch, hidden):
         return tf.function(step, jit_compile=True, autograph=False)
 
     for name, model in models.items():
-        hlo = make_step(model).experimental_get_compiler_ir(
-            inputs, labels)(stage="optimized_hlo")
-        entry = hlo[hlo.index("ENTRY"):]
+        hlo = make_step(model).experimental_get_compiler_ir(inputs, labels)(
+            stage="optimized_hlo"
+        )
+        entry = hlo[hlo.index("ENTRY") :]
         entry = entry[: entry.index("\n}")]
-        kernels = [(shape, op) for _, shape, op in HLO_INSTRUCTION.findall(entry)
-                   if op not in NOT_KERNELS]
+        kernels = [
+            (shape, op)
+            for _, shape, op in HLO_INSTRUCTION.findall(entry)
+            if op not in NOT_KERNELS
+        ]
         structure[name] = {
             "xla_entry_kernels": len(kernels),
             "activation_sized_arrays_written": sum(
-                1 for shape, _ in kernels if pattern.search(shape)),
+                1 for shape, _ in kernels if pattern.search(shape)
+            ),
             "dot_kernels": sum(1 for _, op in kernels if op == "dot"),
         }
     return structure
@@ -199,15 +224,21 @@ def launch_probe(repetitions, inner):
             y = tf.nn.softplus(x)
         return y, tape.gradient(y, x)
 
-    calls = {"fused_scalar": lambda: fused(x, b), "builtin_scalar": lambda: builtin(x, b)}
+    calls = {
+        "fused_scalar": lambda: fused(x, b),
+        "builtin_scalar": lambda: builtin(x, b),
+    }
     times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
     result = {name: _common.summarize(t) for name, t in times.items()}
-    print("  launch probe (tf.function, scalar fwd+bwd): " + "  ".join(
-        f"{n}={v['median_s'] * 1e6:.0f}us" for n, v in result.items()), flush=True)
+    print(
+        "  launch probe (tf.function, scalar fwd+bwd): "
+        + "  ".join(f"{n}={v['median_s'] * 1e6:.0f}us" for n, v in result.items()),
+        flush=True,
+    )
     return {
         "description": "tf.function fwd+bwd on a scalar: fused_scalar = "
-                       "keras_softplus.ops.softplus (2 XLA launches), "
-                       "builtin_scalar = tf.nn.softplus (3 TF ops)",
+        "keras_softplus.ops.softplus (XLA launches on size-bucketed buffers), "
+        "builtin_scalar = tf.nn.softplus (3 TF ops)",
         "repetitions": repetitions,
         "calls_per_sample": inner,
         "times": result,
@@ -223,28 +254,37 @@ def auto_jit_resolution(features):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny MLP, 3 reps")
+    parser.add_argument("--repetitions", type=int, help="rounds (default 50)")
     args = parser.parse_args()
     if args.quick:
         batch, features, hidden, depth, repetitions, inner = 64, 32, 32, 4, 3, 2
     else:
         batch, features, hidden, depth, repetitions, inner = 1024, 512, 512, 4, 50, 4
+        repetitions = args.repetitions or repetitions
     machine = _common.machine_info()
-    print(f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-          f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
-          f"device {machine['device']}")
+    print(
+        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
+        f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
+        f"device {machine['device']}"
+    )
     rng = np.random.default_rng(0)
     inputs = tf.constant(rng.normal(size=(batch, features)).astype(np.float32))
     labels = tf.constant(rng.integers(0, 10, size=(batch,)).astype(np.int32))
 
+    conv_inputs = tf.constant(
+        rng.normal(size=(CONV_BATCH, *CONV_INPUT)).astype(np.float32)
+    )
+    conv_labels = labels[:CONV_BATCH]
     results = {}
-    for jit in (False, True):
-        config = "jit" if jit else "no_jit"
+    for conv, jit in ((False, False), (False, True), (True, False), (True, True)):
+        config = ("conv_" if conv else "") + ("jit" if jit else "no_jit")
         models = {
-            name: build_model(name, features, hidden, depth, jit)
+            name: build_model(name, features, hidden, depth, jit, conv)
             for name in ACTIVATIONS
         }
+        x, y = (conv_inputs, conv_labels) if conv else (inputs, labels)
         calls = {
-            name: (lambda m=model: m.train_on_batch(inputs, labels))
+            name: (lambda m=model, x=x, y=y: m.train_on_batch(x, y))
             for name, model in models.items()
         }
         times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
@@ -252,35 +292,55 @@ def main():
             "times": {name: _common.summarize(t) for name, t in times.items()},
             "ratios": {
                 f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
-                for a in ACTIVATIONS if a != "softplus"
+                for a in ACTIVATIONS
+                if a != "softplus"
             },
         }
         entry["ratios"]["softplus / relu"] = _common.paired_ratio(
             times["softplus"], times["relu"]
         )
         results[config] = entry
-        if jit:
+        if jit and not conv:
             structure = step_structure(models, inputs, labels, batch, hidden)
-        print(f"  {config:<7} " + "  ".join(
-            f"{n}={entry['times'][n]['median_s'] * 1e3:.1f}ms" for n in ACTIVATIONS
-        ), flush=True)
+        print(
+            f"  {config:<7} "
+            + "  ".join(
+                f"{n}={entry['times'][n]['median_s'] * 1e3:.1f}ms" for n in ACTIVATIONS
+            ),
+            flush=True,
+        )
 
-    layer_repetitions, layer_inner = (3, 2) if args.quick else (200, 5)
+    layer_repetitions, layer_inner = (
+        (3, 2) if args.quick else (args.repetitions or 200, 5)
+    )
     layer = layer_diagnostic(batch, hidden, layer_repetitions, layer_inner)
     probe = launch_probe(layer_repetitions, 4 * layer_inner)
 
     print()
-    header = ["config"] + [f"{n} ms/step" for n in ACTIVATIONS] + [
-        "beta_softplus/softplus", "naive_beta/softplus", "beta_fixed/softplus",
-        "softplus/relu"]
+    header = (
+        ["config"]
+        + [f"{n} ms/step" for n in ACTIVATIONS]
+        + [
+            "beta_softplus/softplus",
+            "naive_beta/softplus",
+            "beta_fixed/softplus",
+            "softplus/relu",
+        ]
+    )
     rows = []
     for config, entry in results.items():
         rows.append(
             [config]
             + [f"{entry['times'][n]['median_s'] * 1e3:.1f}" for n in ACTIVATIONS]
-            + [f"{entry['ratios'][r]['ratio']:.3f}" for r in (
-                "beta_softplus / softplus", "naive_beta / softplus",
-                "beta_fixed / softplus", "softplus / relu")]
+            + [
+                f"{entry['ratios'][r]['ratio']:.3f}"
+                for r in (
+                    "beta_softplus / softplus",
+                    "naive_beta / softplus",
+                    "beta_fixed / softplus",
+                    "softplus / relu",
+                )
+            ]
         )
     _common.print_table(header, rows)
     targets = {}
@@ -295,9 +355,11 @@ def main():
             "target": f"<= {TARGET['bound']}",
             "met": bool(met),
         }
-        print(f"target {TARGET['ratio']} ({config}) = {ratio['ratio']:.3f} "
-              f"[q1 {ratio['ratio_q1']:.3f}, q3 {ratio['ratio_q3']:.3f}] "
-              f"(target <= {TARGET['bound']}): {'met' if met else 'NOT met'}")
+        print(
+            f"target {TARGET['ratio']} ({config}) = {ratio['ratio']:.3f} "
+            f"[q1 {ratio['ratio_q1']:.3f}, q3 {ratio['ratio_q3']:.3f}] "
+            f"(target <= {TARGET['bound']}): {'met' if met else 'NOT met'}"
+        )
 
     activation_elements = batch * hidden * depth
     payload = {
@@ -306,8 +368,12 @@ def main():
         "machine": machine,
         "device": machine["device"],
         "model": {
-            "batch": batch, "features": features, "hidden": hidden,
-            "hidden_layers": depth, "classes": 10, "optimizer": "Adam(1e-3)",
+            "batch": batch,
+            "features": features,
+            "hidden": hidden,
+            "hidden_layers": depth,
+            "classes": 10,
+            "optimizer": "Adam(1e-3)",
             "loss": "SparseCategoricalCrossentropy(from_logits=True)",
             "dtype": "float32",
             "activation_elements_per_step": activation_elements,
@@ -316,28 +382,30 @@ def main():
         "repetitions": repetitions,
         "steps_per_sample": inner,
         "timing": "model.train_on_batch on fixed tensors; models interleaved "
-                  "round-robin; ratio = median of per-round ratios",
+        "round-robin; ratio = median of per-round ratios",
         "results": results,
         "targets": targets,
         "step_structure": {
             "description": "loss + gradients of each model (no optimizer "
-                           "update) as one XLA program, optimized HLO: entry "
-                           "kernels, those writing a [batch, hidden] array",
+            "update) as one XLA program, optimized HLO: entry "
+            "kernels, those writing a [batch, hidden] array",
             "results": structure,
         },
         "layer_diagnostic": {
             "description": "the activation layer alone at (batch, hidden), "
-                           "forward + backward (grads wrt input and trainable "
-                           "weights), tf.function without / with jit_compile; "
-                           "median ms per call, ratio = median of per-round "
-                           "ratios",
+            "forward + backward (grads wrt input and trainable "
+            "weights), tf.function without / with jit_compile; "
+            "median ms per call, ratio = median of per-round "
+            "ratios",
             "repetitions": layer_repetitions,
             "calls_per_sample": layer_inner,
             "results": layer,
             "launch_probe": probe,
         },
     }
-    _common.write_json(os.path.join(_common.results_dir(args.quick), "model.json"), payload)
+    _common.write_json(
+        os.path.join(_common.results_dir(args.quick), "model.json"), payload
+    )
     _common.append_history(args.quick, "bench_model", payload["targets"], machine)
     _common.regenerate_summary(args.quick)
 

@@ -15,7 +15,7 @@ def _parts(x, beta):
     return z, a, e
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def softplus_and_partials(x, beta):
     """`(value, d/dx, d/dbeta)` at float inputs, as mpmath numbers.
 
@@ -45,7 +45,7 @@ def ulp_errors(approx, exact, dtype):
     info = np.finfo(dtype)
     tiny = mpmath.mpf(float(info.tiny))
     errors = []
-    for value, reference in zip(np.ravel(approx), exact):
+    for value, reference in zip(np.ravel(approx), exact, strict=False):
         error = abs(mpmath.mpf(float(value)) - reference)
         if error < tiny:
             errors.append(0.0)

@@ -1,18 +1,22 @@
 """Tests of `keras_softplus.ops` against 50-digit mpmath references."""
 
 import fractions
+import re
 
 import ml_dtypes
+import mp_reference
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import assume, given, settings
+from hypothesis import assume
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
+from input_grids import accuracy_grid
+from input_grids import extreme_magnitudes
 
-import mp_reference
-from input_grids import accuracy_grid, extreme_magnitudes
 from keras_softplus import ops
-from keras_softplus.ops import tf_kernels
+from keras_softplus.ops import _kernel
 from keras_softplus.ops._constants import constants_for
 
 BETAS = [0.05, 0.3, 1.0, 7.0, 50.0]
@@ -48,7 +52,7 @@ def evaluate(dtype, beta, mode):
     results = MODES[mode](tf.constant(x, dtype), tf.constant(beta_rounded, dtype))
     references = [
         mp_reference.softplus_and_partials(float(xi), float(bi))
-        for xi, bi in zip(x, beta_rounded)
+        for xi, bi in zip(x, beta_rounded, strict=False)
     ]
     return x, [r.numpy() for r in results], references
 
@@ -109,7 +113,7 @@ def test_no_nan_and_no_inf_where_the_exact_result_is_finite(dtype, mode):
             exact = np.array(
                 [
                     float(mp_reference.softplus_and_partials(float(v), float(b))[index])
-                    for v, b in zip(x, beta_rounded)
+                    for v, b in zip(x, beta_rounded, strict=False)
                 ]
             )
             representable = np.abs(exact) <= float(info.max)
@@ -137,7 +141,7 @@ def test_two_product_is_error_free(dtype, mode):
     b = rng.normal(size=size) * np.exp(rng.uniform(-5, 5, size))
     a, b = a.astype(dtype), b.astype(dtype)
     consts = constants_for(dtype)
-    compute = lambda u, v: tf_kernels._two_product(u, v, consts)  # noqa: E731
+    compute = lambda u, v: _kernel._two_product(u, v, consts)  # noqa: E731
     if mode != "eager":
         compute = tf.function(compute, jit_compile=(mode == "xla"))
     hi, lo = [t.numpy() for t in compute(tf.constant(a), tf.constant(b))]
@@ -212,25 +216,28 @@ def test_x_gradient_is_summed_when_beta_broadcasts_x():
     np.testing.assert_allclose(grad_x.numpy(), expected, rtol=1e-14)
 
 
-FIRST_ORDER_POINTS = [(-30.0, 0.5), (-3.0, 2.0), (-0.1, 1.0), (0.0, 0.3), (0.4, 7.0), (25.0, 1.5)]
+FIRST_ORDER_POINTS = [
+    (-30.0, 0.5),
+    (-3.0, 2.0),
+    (-0.1, 1.0),
+    (0.0, 0.3),
+    (0.4, 7.0),
+    (25.0, 1.5),
+]
 
 
-@pytest.mark.parametrize(
-    "x0, beta0", FIRST_ORDER_POINTS, ids=lambda v: f"{v}"
-)
+@pytest.mark.parametrize("x0, beta0", FIRST_ORDER_POINTS, ids=lambda v: f"{v}")
 def test_first_derivatives_match_float64_numerical_gradients(x0, beta0):
     x = tf.constant([x0], tf.float64)
     beta = tf.constant([beta0], tf.float64)
     theoretical, numerical = tf.test.compute_gradient(
         lambda u, b: ops.softplus(u, b), [x, beta], delta=1e-6
     )
-    for t, n in zip(theoretical, numerical):
+    for t, n in zip(theoretical, numerical, strict=False):
         np.testing.assert_allclose(t, n, rtol=1e-7, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "x0, beta0", FIRST_ORDER_POINTS, ids=lambda v: f"{v}"
-)
+@pytest.mark.parametrize("x0, beta0", FIRST_ORDER_POINTS, ids=lambda v: f"{v}")
 def test_second_derivatives_match_numerical_derivatives_of_the_gradient(x0, beta0):
     x = tf.constant([x0], tf.float64)
     beta = tf.constant([beta0], tf.float64)
@@ -252,12 +259,21 @@ def test_second_derivatives_match_numerical_derivatives_of_the_gradient(x0, beta
         return np.array([gx.numpy()[0], gb.numpy()[0]])
 
     step = 1e-5
-    numeric_dx = (first_derivatives(x0 + step, beta0) - first_derivatives(x0 - step, beta0)) / (2 * step)
-    numeric_dbeta = (first_derivatives(x0, beta0 + step) - first_derivatives(x0, beta0 - step)) / (2 * step)
+    numeric_dx = (
+        first_derivatives(x0 + step, beta0) - first_derivatives(x0 - step, beta0)
+    ) / (2 * step)
+    numeric_dbeta = (
+        first_derivatives(x0, beta0 + step) - first_derivatives(x0, beta0 - step)
+    ) / (2 * step)
     analytic = np.array([[h.numpy()[0] for h in row] for row in hessian])
-    numeric = np.array([[numeric_dx[0], numeric_dbeta[0]], [numeric_dx[1], numeric_dbeta[1]]])
+    numeric = np.array(
+        [[numeric_dx[0], numeric_dbeta[0]], [numeric_dx[1], numeric_dbeta[1]]]
+    )
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-10)
-    np.testing.assert_allclose(analytic[0, 1], analytic[1, 0], rtol=1e-12)
+    # Symmetric to rounding: the mixed derivative is autodiff of two
+    # different formulas (d/dbeta of sigmoid, d/dx of d/dbeta); where it is 0
+    # (x = 0) one of them leaves a rounding residue of order eps.
+    np.testing.assert_allclose(analytic[0, 1], analytic[1, 0], rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -265,7 +281,9 @@ def test_second_derivatives_match_numerical_derivatives_of_the_gradient(x0, beta
     [tf.constant([1, 2]), tf.constant([1 + 2j]), np.array([True])],
     ids=["int32", "complex", "bool"],
 )
-@pytest.mark.parametrize("function", [ops.softplus, ops.softminus, ops.softplus_inverse])
+@pytest.mark.parametrize(
+    "function", [ops.softplus, ops.softminus, ops.softplus_inverse]
+)
 def test_non_floating_inputs_raise_type_error(function, bad_x):
     with pytest.raises(TypeError, match="floating-point"):
         function(bad_x)
@@ -276,7 +294,9 @@ def test_non_floating_inputs_raise_type_error(function, bad_x):
     [-1, 0.0, np.array([1.0, -2.0]), float("nan")],
     ids=["negative", "zero", "array_with_negative", "nan"],
 )
-@pytest.mark.parametrize("function", [ops.softplus, ops.softminus, ops.softplus_inverse])
+@pytest.mark.parametrize(
+    "function", [ops.softplus, ops.softminus, ops.softplus_inverse]
+)
 def test_static_non_positive_beta_raises_value_error(function, bad_beta):
     with pytest.raises(ValueError, match="`beta` must be > 0. Received: beta="):
         function([1.0, 2.0], bad_beta)
@@ -438,7 +458,270 @@ def test_two_product_is_exact_for_any_normal_float32_product(a, b):
     assume(info.tiny / info.eps < min(abs(a), abs(b)))
     assume(max(abs(a), abs(b)) < info.max / 2**split_bits)
     assume(info.tiny / info.eps**2 < abs(exact) < info.max / 2)
-    hi, lo = tf_kernels._two_product(
+    hi, lo = _kernel._two_product(
         tf.constant(a, tf.float32), tf.constant(b, tf.float32), constants_for("float32")
     )
     assert np.float64(hi.numpy()) + np.float64(lo.numpy()) == exact
+
+
+# ------------------------------------------------- API, structure, robustness
+
+
+def gradients(function, x, beta, **kwargs):
+    with tf.GradientTape() as tape:
+        tape.watch([x, beta])
+        y = function(x, beta, **kwargs)
+    return tape.gradient(y, [x, beta])
+
+
+@pytest.mark.parametrize("function", [ops.softplus, ops.softminus])
+def test_beta_gradient_keyword_selects_the_kernel(function):
+    x = tf.constant([-2.0, 0.5, 3.0])
+    beta = tf.Variable(1.3)
+    grad_x, grad_beta = gradients(function, x, beta)
+    assert grad_beta is not None
+    grad_x_fixed, grad_beta_fixed = gradients(function, x, beta, beta_gradient=False)
+    assert grad_beta_fixed is None
+    np.testing.assert_array_equal(grad_x_fixed.numpy(), grad_x.numpy())
+
+
+def test_validate_beta_false_skips_only_the_value_check():
+    x = tf.constant([1.0, 2.0])
+    with pytest.raises(ValueError, match="must be > 0"):
+        ops.softplus(x, tf.constant(-1.0))
+    assert np.all(np.isnan(ops.softplus(x, tf.constant(np.nan), validate_beta=False)))
+    with pytest.raises(TypeError, match="`beta`"):
+        ops.softplus(x, tf.constant(2), validate_beta=False)
+
+
+HLO_SIZE = 4099  # a size no other array of the step has
+
+
+def full_size_arrays_written(function, beta):
+    """Full-size arrays that the optimized HLO of the jit-compiled function
+    writes besides its outputs (intermediates stored and read back)."""
+    x = tf.constant(np.linspace(-9, 9, HLO_SIZE), tf.float32)
+    hlo = tf.function(function, jit_compile=True).experimental_get_compiler_ir(
+        x, beta, x
+    )(stage="optimized_hlo")
+    entry = hlo[hlo.index("ENTRY") :]
+    entry = entry[: entry.index("\n}")]
+    root = entry[entry.index("ROOT") :]
+    outputs = set(re.findall(r"%([\w.\-]+)", root.split("tuple(", 1)[1]))
+    written = re.findall(rf"%([\w.\-]+) = \w+\[{HLO_SIZE}\]\S* (?!parameter)", entry)
+    return [name for name in written if name not in outputs]
+
+
+def step_with_learned_beta(x, beta, dy):
+    with tf.GradientTape() as tape:
+        tape.watch([x, beta])
+        y = ops.softplus(x, beta)
+    return (y, *tape.gradient(y, [x, beta], output_gradients=dy))
+
+
+def step_with_python_beta(x, beta, dy):
+    del beta
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.softplus(x, 1.7)
+    return y, tape.gradient(y, x, output_gradients=dy)
+
+
+def step_with_fixed_tensor_beta(x, beta, dy):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.softplus(x, beta, beta_gradient=False)
+    return y, tape.gradient(y, x, output_gradients=dy)
+
+
+@pytest.mark.parametrize(
+    "step, allowed",
+    [
+        (step_with_learned_beta, 1),  # the per-element beta term, then reduced
+        (step_with_python_beta, 0),
+        (step_with_fixed_tensor_beta, 0),
+    ],
+    ids=["learned_beta", "python_beta", "fixed_tensor_beta"],
+)
+def test_jit_step_writes_no_intermediate_beyond_the_beta_term(step, allowed):
+    written = full_size_arrays_written(step, tf.constant(1.7))
+    assert len(written) <= allowed, written
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_eager_calls_compile_nothing_and_graph_calls_share_size_buckets(dtype):
+    from keras_softplus.ops import _backend
+
+    _backend._COMPILED.clear()
+    beta = tf.Variable(1.3, dtype=dtype)
+    for length in range(1, 40, 3):
+        gradients(ops.softplus, tf.ones((2, length), dtype), beta)
+    assert not _backend._COMPILED
+    sizes = np.arange(1, 300_000, 37)
+    buckets = tf.function(_backend.bucket_size)(tf.constant(sizes)).numpy()
+    assert np.all(buckets >= sizes) and np.all(
+        buckets <= np.maximum(1.125 * sizes, 1024)
+    )
+    assert len(set(buckets)) <= 8 * 9  # 8 per octave from 1024 to 2**19
+
+
+def test_uncompiled_graph_with_unknown_lengths_matches_eager():
+    beta = tf.Variable([0.7, 1.3, 2.0])
+    signature = [tf.TensorSpec([None, None, 3], tf.float32)]
+    graph_step = tf.function(
+        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
+        input_signature=signature,
+    )
+    rng = np.random.default_rng(0)
+    for length in (1, 5, 700):
+        x = tf.constant(rng.normal(0, 5, (2, length, 3)), tf.float32)
+        got = graph_step(x)
+        expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
+        for g, e in zip(got, expected, strict=False):
+            assert g.shape == e.shape
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=3e-6)
+
+
+def test_variable_beta_is_validated_like_a_tensor():
+    import keras
+
+    for bad in (-1.0, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="must be > 0. Received: beta="):
+            ops.softplus([1.0], keras.Variable(bad))
+        with pytest.raises(ValueError, match="must be > 0. Received: beta="):
+            ops.softplus([1.0], tf.Variable(bad))
+
+
+@pytest.mark.parametrize(
+    "x_dtype, beta",
+    [
+        ("float32", float("inf")),
+        ("float32", 1e39),
+        ("float16", 1e5),
+        ("float32", np.float64(1e39)),
+        ("float32", "tensor_float64_1e39"),
+    ],
+    ids=[
+        "inf",
+        "overflows_float32",
+        "overflows_float16",
+        "numpy_float64",
+        "tensor_float64",
+    ],
+)
+def test_beta_that_is_not_finite_in_the_computation_dtype_raises(x_dtype, beta):
+    if beta == "tensor_float64_1e39":
+        beta = tf.constant(1e39, tf.float64)
+    with pytest.raises(ValueError, match=f"finite in {x_dtype}.*Received: beta="):
+        ops.softplus(tf.constant([1.0], x_dtype), beta)
+
+
+@pytest.mark.parametrize("mode", ["eager", "xla"])
+def test_no_nan_gradient_where_beta_squared_underflows(mode):
+    x = tf.constant([1e38, -1e38, 3.0], tf.float32)
+    beta = tf.constant([1e-30, 1e-30, 1e-30], tf.float32)
+    results = [r.numpy() for r in MODES[mode](x, beta)]
+    for index, result in enumerate(results):
+        exact = [
+            float(
+                mp_reference.softplus_and_partials(float(v), float(np.float32(1e-30)))[
+                    index
+                ]
+            )
+            for v in x.numpy()
+        ]
+        finite = np.abs(exact) < float(np.finfo(np.float32).max)
+        assert not np.any(np.isnan(result)), (QUANTITIES[index], result)
+        assert np.all(np.isfinite(result[finite])), (QUANTITIES[index], result)
+
+
+@pytest.mark.parametrize("beta", [1.0, 1.5], ids=["beta=1", "beta=1.5"])
+def test_softplus_inverse_has_finite_gradients_at_the_largest_y(beta):
+    y = tf.constant([3e38], tf.float32)
+    beta = tf.constant(beta)
+    with tf.GradientTape() as tape:
+        tape.watch([y, beta])
+        x = ops.softplus_inverse(y, beta)
+    for grad in tape.gradient(x, [y, beta]):
+        assert np.all(np.isfinite(grad.numpy())), grad
+
+
+@pytest.mark.parametrize(
+    "x_shape, beta_shape",
+    [((3, 4), (5,)), ((2, 3), (2,))],
+    ids=["rank1_beta", "trailing"],
+)
+def test_incompatible_shapes_name_both_shapes(x_shape, beta_shape):
+    message = re.escape(f"Received: x.shape={x_shape}, beta.shape={beta_shape}")
+    with pytest.raises(ValueError, match=message):
+        ops.softplus(tf.ones(x_shape), tf.ones(beta_shape))
+
+    @tf.function(jit_compile=True)
+    def compiled(x, beta):
+        return ops.softplus(x, beta)
+
+    with pytest.raises(ValueError, match=message):
+        compiled(tf.ones(x_shape), tf.ones(beta_shape))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_tiny_x_with_huge_beta_is_accurate_in_float32(mode):
+    # beta*x is exact in float64, where the float32 kernel computes; the
+    # float64 kernel's split halves are subnormal below |x| = tiny/eps.
+    x = tf.constant([-1e-35, 1e-35, -3e-36], tf.float32)
+    beta = tf.constant([1e35, 1e35, 1e36], tf.float32)
+    results = [r.numpy() for r in MODES[mode](x, beta)]
+    for index, quantity in enumerate(QUANTITIES):
+        exact = [
+            mp_reference.softplus_and_partials(float(v), float(b))[index]
+            for v, b in zip(x.numpy(), beta.numpy(), strict=False)
+        ]
+        errors = mp_reference.ulp_errors(results[index], exact, "float32")
+        assert np.max(errors) <= ULP_TOLERANCE["float32"][quantity], (quantity, errors)
+
+
+def test_exported_model_gradients_work_without_the_package(tmp_path):
+    import keras
+    from fresh_process import run_python
+
+    class Softplus(keras.layers.Layer):
+        def build(self, input_shape):
+            self.beta = self.add_weight(shape=(), initializer="ones")
+
+        def call(self, inputs):
+            return ops.softplus(inputs, self.beta)
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Softplus()(keras.layers.Dense(4)(inputs)))
+    model.export(str(tmp_path / "served"), verbose=False)
+    x = tf.constant(np.linspace(-2, 2, 6).reshape(2, 3), tf.float32)
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = model(x)
+        first = inner.gradient(y, x)
+    second = outer.gradient(first, x)
+    output = run_python(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        served = tf.saved_model.load({str(tmp_path / "served")!r})
+        x = tf.constant(np.linspace(-2, 2, 6).reshape(2, 3), tf.float32)
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch(x)
+            with tf.GradientTape(persistent=True) as inner:
+                inner.watch(x)
+                y = served.serve(x)
+            first = inner.gradient(y, x)
+            again = inner.gradient(y, x)
+        second = outer.gradient(first, x)
+        assert "keras_softplus" not in sys.modules
+        print(repr([t.numpy().tolist() for t in (first, again, second)]))
+        """
+    )
+    served_first, served_again, served_second = eval(output)  # noqa: S307
+    np.testing.assert_allclose(served_first, first.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(served_again, first.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(served_second, second.numpy(), rtol=1e-5, atol=1e-7)

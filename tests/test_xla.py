@@ -54,7 +54,9 @@ def positive_dense_model():
     model = keras.Sequential(
         [
             keras.Input((4,)),
-            layers.PositiveDense(8, positive=constraints.SoftplusPositive(0.01, beta=2.0)),
+            layers.PositiveDense(
+                8, positive=constraints.SoftplusPositive(0.01, beta=2.0)
+            ),
             layers.BetaSoftplus(),
             layers.PositiveDense(1),
         ]
@@ -137,8 +139,12 @@ def test_fit_with_xla_matches_fit_without(name):
         np.testing.assert_allclose(xla_history[key], values, rtol=1e-4, err_msg=key)
     for key, value in evaluation.items():
         np.testing.assert_allclose(xla_evaluation[key], value, rtol=1e-4, err_msg=key)
-    for xla_weight, weight in zip(xla_model.weights, model.weights):
+    for xla_weight, weight in zip(xla_model.weights, model.weights, strict=False):
         np.testing.assert_allclose(
-            xla_weight.numpy(), weight.numpy(), rtol=1e-4, atol=1e-6, err_msg=weight.path
+            xla_weight.numpy(),
+            weight.numpy(),
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=weight.path,
         )
     np.testing.assert_allclose(xla_predictions, predictions, rtol=1e-4, atol=1e-6)

@@ -3,33 +3,19 @@
 These are the package's only numerics; layers, constraints and losses call
 them. Each public function validates its arguments, computes float16 and
 bfloat16 in float32, and hands tensors of one working dtype to the kernel of
-the active Keras backend, chosen in `_kernels()` below: the TensorFlow kernel
-(`tf_kernels`) under TensorFlow, the `keras.ops` kernel (`keras_kernels`)
-under JAX and PyTorch. The validation here is backend-neutral (`keras.ops`
-and NumPy), so every backend raises the same errors.
+`_kernel`, one algorithm written with `keras.ops` for every backend (its
+backend-specific parts are in `_backend`). The validation here is
+backend-neutral (`keras.ops` and NumPy), so every backend raises the same
+errors.
 """
 
 import keras
 import ml_dtypes
 import numpy as np
 
+from keras_softplus.ops import _kernel
+
 _HALF_DTYPES = ("float16", "bfloat16")
-
-
-def _kernels():
-    """The kernel module of the active backend; the one place it is chosen.
-
-    TensorFlow keeps its `tf.custom_gradient` kernel (bit-level Dekker
-    split); every other backend gets the `keras.ops` kernel. Imported lazily,
-    so that JAX and PyTorch processes never import TensorFlow.
-    """
-    if keras.backend.backend() == "tensorflow":
-        from keras_softplus.ops import tf_kernels
-
-        return tf_kernels
-    from keras_softplus.ops import keras_kernels
-
-    return keras_kernels
 
 
 def _is_tensor(value):
@@ -40,15 +26,18 @@ def _is_tensor(value):
 def _read(value):
     """A tensor or variable as a backend tensor holding its current value.
 
-    `keras.ops.convert_to_tensor` reads a `keras.Variable`, but returns a
-    TensorFlow `tf.Variable` unchanged; the kernels get its value, as a
-    tensor on the caller's device (a compiled kernel may not access a
-    variable that lives on another device, e.g. a mirrored one).
+    On TensorFlow, `keras.ops.convert_to_tensor` returns a `keras.Variable`
+    or `tf.Variable` unchanged; the kernel gets its value, as a tensor (so
+    that its value can be checked like a tensor's, and a compiled caller
+    need not access a variable that lives on another device, e.g. a
+    mirrored one).
     """
     tensor = keras.ops.convert_to_tensor(value)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
+        if isinstance(tensor, keras.Variable):
+            tensor = tensor.value
         if isinstance(tensor, tf.Variable):
             tensor = tf.convert_to_tensor(tensor)
     return tensor
@@ -86,65 +75,95 @@ def _as_floating_tensor(x, name):
     return keras.ops.convert_to_tensor(array, dtype=dtype)
 
 
-def _known_all_positive(tensor):
-    """False if `tensor` is known to hold a value that is not > 0 (or NaN).
+def _static_value(tensor):
+    """The value of `tensor` as NumPy where it is known without tracing,
+    else None.
 
-    Values are known where they need no tracing: constants of a
-    `tf.function` graph, and eager tensors of every backend. Symbolic values
-    (other graph tensors, JAX tracers inside `jit` or `grad`, values under
-    `torch.compile`) are not checked, and count as positive.
+    Values are known for constants of a `tf.function` graph and for eager
+    tensors of every backend. Symbolic values (other graph tensors, JAX
+    tracers inside `jit` or `grad`, values under `torch.compile`) are not.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        value = tf.get_static_value(tensor)
-        return value is None or bool(np.all(value > 0))
+        return tf.get_static_value(tensor)
     if backend == "jax":
         import jax
 
         if isinstance(tensor, jax.core.Tracer):
-            return True
+            return None
     elif backend == "torch":
         import torch
 
         if torch.compiler.is_compiling():
-            return True
-    return bool(keras.ops.convert_to_numpy(keras.ops.all(tensor > 0)))
+            return None
+    return keras.ops.convert_to_numpy(tensor)
+
+
+def _check_beta_values(values, beta, dtype):
+    """ValueError unless every value of beta (NumPy, already in the
+    computation dtype `dtype`) is > 0 and finite."""
+    values = np.asarray(values)
+    if not np.all(values > 0):
+        raise ValueError(f"`beta` must be > 0. Received: beta={beta!r}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"`beta` must be finite in {dtype}, the dtype of the computation. "
+            f"Received: beta={beta!r}"
+        )
 
 
 def _as_beta(beta, x, check_value=True):
     """`beta` as a floating tensor; Python and NumPy values take the dtype
     (and, on PyTorch, the device) of the tensor `x`.
 
-    `check_value=False` skips the ValueError for a known `beta <= 0`; the
+    Its value is checked (> 0 and finite in the dtype of the computation)
+    where it is known without tracing, unless `check_value=False`; the
     dtype is checked either way.
     """
     dtype = keras.backend.standardize_dtype(x.dtype)
     if _is_tensor(beta):
         _floating_dtype(beta.dtype, "beta")
         beta_tensor = _read(beta)
-        known_positive = not check_value or _known_all_positive(beta_tensor)
-    else:
-        array = np.asarray(beta)
-        if array.dtype.kind not in "fiu":
-            raise TypeError(
-                "`beta` must be a real number or a floating-point tensor. "
-                f"Received: beta={beta!r}"
-            )
-        # Rounded to `dtype` in NumPy, so that the check sees what the
-        # kernel gets (1e-9 is 0 in float16) without a device round trip.
-        with np.errstate(over="ignore"):  # too large a beta rounds to inf
-            array = array.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
-        known_positive = not check_value or bool(np.all(array > 0))
-        beta_tensor = keras.ops.convert_to_tensor(array, dtype=dtype)
-        if keras.backend.backend() == "torch":
-            # Keras puts new tensors on its default device (a GPU if there
-            # is one); beta goes where x is.
-            beta_tensor = beta_tensor.to(x.device)
-    if not known_positive:
-        raise ValueError(f"`beta` must be > 0. Received: beta={beta!r}")
+        values = _static_value(beta_tensor) if check_value else None
+        if values is not None:
+            working = "float32" if dtype in _HALF_DTYPES else dtype
+            with np.errstate(over="ignore"):  # too large a beta rounds to inf
+                _check_beta_values(values.astype(working), beta, working)
+        return beta_tensor
+    array = np.asarray(beta)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(
+            "`beta` must be a real number or a floating-point tensor. "
+            f"Received: beta={beta!r}"
+        )
+    # Rounded to `dtype` in NumPy, so that the check sees what the kernel
+    # gets (1e-9 is 0 and 1e5 is inf in float16) without a device round trip.
+    with np.errstate(over="ignore"):  # too large a beta rounds to inf
+        array = array.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    if check_value:
+        _check_beta_values(array, beta, dtype)
+    beta_tensor = keras.ops.convert_to_tensor(array, dtype=dtype)
+    if keras.backend.backend() == "torch":
+        # Keras puts new tensors on its default device (a GPU if there is
+        # one); beta goes where x is.
+        beta_tensor = beta_tensor.to(x.device)
     return beta_tensor
+
+
+def _check_broadcastable(x, beta, x_name):
+    """ValueError naming both shapes unless `x` and `beta` broadcast (sizes
+    unknown at trace time, None, are taken to broadcast)."""
+    x_shape = tuple(None if d is None else int(d) for d in x.shape)
+    beta_shape = tuple(None if d is None else int(d) for d in beta.shape)
+    for x_size, beta_size in zip(reversed(x_shape), reversed(beta_shape), strict=False):
+        if None not in (x_size, beta_size) and 1 not in (x_size, beta_size):
+            if x_size != beta_size:
+                raise ValueError(
+                    f"`{x_name}` and `beta` must have broadcastable shapes. "
+                    f"Received: {x_name}.shape={x_shape}, beta.shape={beta_shape}"
+                )
 
 
 def _prepare(x, beta, x_name, check_beta=True):
@@ -152,11 +171,18 @@ def _prepare(x, beta, x_name, check_beta=True):
     x = _as_floating_tensor(x, x_name)
     dtype = keras.backend.standardize_dtype(x.dtype)
     beta = _as_beta(beta, x, check_value=check_beta)
+    _check_broadcastable(x, beta, x_name)
     working_dtype = "float32" if dtype in _HALF_DTYPES else dtype
     return x, keras.ops.cast(x, working_dtype), keras.ops.cast(beta, working_dtype)
 
 
-def softplus(x, beta=1.0):
+def _learns_beta(beta, beta_gradient):
+    """Whether the kernel forms d/dbeta: `beta_gradient`, or if None, whether
+    `beta` is a tensor or variable (a Python or NumPy beta has no gradient)."""
+    return _is_tensor(beta) if beta_gradient is None else bool(beta_gradient)
+
+
+def softplus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
     """Beta-softplus, a smooth ReLU with sharpness `beta`, fused gradient.
 
     Formula:
@@ -170,9 +196,13 @@ def softplus(x, beta=1.0):
     The last form of `g` has no cancellation. The value and d/dx are within
     4 ulp, and d/dbeta within 16 ulp, of the exact result in float32 and
     float64 (tested against 50-digit mpmath), also far in the tails, where
-    `beta * x` is formed error-free. The gradient is differentiable again,
-    for second derivatives in `x` and `beta`. The same bounds hold on every
-    Keras backend (TensorFlow, JAX, PyTorch).
+    `beta * x` must be exact: float32 is computed in float64, where it is
+    (and so is tiny x times huge beta); float64, and float32 on JAX without
+    `jax_enable_x64`, carry an error-free product, exact for |x| and beta
+    above `tiny / eps` (2**-970 in float64). The gradient is differentiable
+    again, for second derivatives in `x` and `beta`. The same bounds hold
+    on every Keras backend (TensorFlow, JAX, PyTorch), eagerly, in graphs
+    and compiled (XLA).
 
     Args:
         x: floating-point tensor (float16, bfloat16, float32 or float64).
@@ -180,13 +210,24 @@ def softplus(x, beta=1.0):
         beta: positive Python float or floating tensor broadcastable to `x`.
             Its gradient is summed back to its own shape. A Python value
             takes the dtype of `x`.
+        beta_gradient: whether beta gets a gradient. None (the default):
+            yes for a tensor or variable beta, no for a Python or NumPy
+            value. False: the kernel never forms d/dbeta (as cheap as the
+            built-in softplus), and beta's gradient is None (zeros on JAX).
+        validate_beta: whether to check that beta's values are > 0 and
+            finite in the dtype of the computation, where they are known
+            without tracing. False skips the check, for a beta positive by
+            construction (`softplus(raw) + floor` in a layer): on an eager
+            backend the check copies beta to the host at every call.
 
     Returns:
         A tensor of the dtype of `x` and the broadcast shape.
 
     Raises:
         TypeError: for integer, boolean or complex inputs.
-        ValueError: when `beta` is known statically and not > 0.
+        ValueError: when `beta` is known and not > 0 or not finite in the
+            dtype of the computation, or when `x` and `beta` do not
+            broadcast.
 
     Example:
 
@@ -198,22 +239,10 @@ def softplus(x, beta=1.0):
     - [Dugas et al., 2001](https://proceedings.neurips.cc/paper/2000/hash/44968aece94f667e4095002d140b5896-Abstract.html)
     - [Dekker, 1971](https://doi.org/10.1007/BF01397083), error-free product.
     """
-    x, x_working, beta_working = _prepare(x, beta, "x")
-    return keras.ops.cast(_kernels().softplus(x_working, beta_working), x.dtype)
-
-
-def _softplus_of_positive_beta(x, beta):
-    """`softplus(x, beta)` for a `beta` that is positive by construction.
-
-    For layers whose beta is a reparameterised weight
-    (`softplus(beta_raw) + eps`). It skips only the check of beta's value:
-    on an eager backend (PyTorch, or TensorFlow and JAX outside a traced
-    function) that check copies beta to the host at every call, a device
-    synchronisation per layer and step on GPU, and it would make a diverged
-    eager training raise mid-`fit` where a compiled one reports NaN losses.
-    """
-    x, x_working, beta_working = _prepare(x, beta, "x", check_beta=False)
-    return keras.ops.cast(_kernels().softplus(x_working, beta_working), x.dtype)
+    learns_beta = _learns_beta(beta, beta_gradient)
+    x, x_working, beta_working = _prepare(x, beta, "x", validate_beta)
+    result = _kernel.softplus(x_working, beta_working, learns_beta)
+    return keras.ops.cast(result, x.dtype)
 
 
 def softplus_inverse(y, beta=1.0):
@@ -248,12 +277,10 @@ def softplus_inverse(y, beta=1.0):
     array([ 0.1,  1. , 50. ], dtype=float32)
     """
     y, y_working, beta_working = _prepare(y, beta, "y")
-    return keras.ops.cast(
-        _kernels().softplus_inverse(y_working, beta_working), y.dtype
-    )
+    return keras.ops.cast(_kernel.softplus_inverse(y_working, beta_working), y.dtype)
 
 
-def softminus(x, beta=1.0):
+def softminus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
     """Softminus, `x - softplus(x, beta)`: a smooth `min(x, 0)`.
 
     Formula:
@@ -266,6 +293,8 @@ def softminus(x, beta=1.0):
     Args:
         x: floating-point tensor.
         beta: positive Python float or floating tensor broadcastable to `x`.
+        beta_gradient: as in `softplus`.
+        validate_beta: as in `softplus`.
 
     Returns:
         A tensor of the dtype of `x`.
@@ -276,8 +305,10 @@ def softminus(x, beta=1.0):
     >>> keras_softplus.ops.softminus([-30.0, 0.0, 30.0]).numpy()
     array([-3.000000e+01, -6.931472e-01, -9.357623e-14], dtype=float32)
     """
-    x, x_working, beta_working = _prepare(x, beta, "x")
-    return keras.ops.cast(_kernels().softminus(x_working, beta_working), x.dtype)
+    learns_beta = _learns_beta(beta, beta_gradient)
+    x, x_working, beta_working = _prepare(x, beta, "x", validate_beta)
+    result = _kernel.softminus(x_working, beta_working, learns_beta)
+    return keras.ops.cast(result, x.dtype)
 
 
 __all__ = ["softplus", "softplus_inverse", "softminus"]

@@ -55,7 +55,7 @@ class KernelConstants:
         self.inverse_large = -math.log(self.eps)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def constants_for(dtype_name):
     """`KernelConstants` for `"float32"` or `"float64"`."""
     return KernelConstants(np.dtype(dtype_name))

@@ -1,0 +1,447 @@
+"""The beta-softplus kernel: one algorithm for every Keras backend.
+
+The public functions in `keras_softplus.ops` validate and cast their
+arguments, then call `softplus`, `softminus` and `softplus_inverse` here with
+two tensors of one working dtype (float32 or float64). Everything is written
+once with `keras.ops`; the few backend-specific parts (custom gradient, sum
+back to a broadcast shape, whether float64 exists) are in `_backend`.
+
+Two ways to make `z = beta*x` exact, chosen per dtype by `_Pieces`:
+- wide: float32 is computed in float64, where `beta*x` is exact (24 + 24
+  significand bits fit in 53) and every float32 magnitude, its square and
+  its exponential are normal numbers; one rounding at the end. Fewer
+  operations than the error-free form, and no corrections.
+- error-free: float64 (and float32 on JAX without `jax_enable_x64`) carries
+  `z = z_hi + z_lo` from an error-free product, and first-order corrections
+  in `z_lo` (see `_Pieces`).
+
+Notation: `z = beta * x`, `a = |z|`, `e = exp(-a)`, `sigmoid(-a) = e/(1+e)`,
+and `g(z) = z*sigmoid(z) - softplus(z)`, the numerator of d/dbeta.
+"""
+
+import keras
+from keras import ops as kops
+
+from keras_softplus.ops import _backend
+from keras_softplus.ops._constants import constants_for
+
+
+def _split(a, consts):
+    """Veltkamp split `a = hi + lo`, each half short enough to multiply exactly.
+
+    Formula (Veltkamp, in Dekker 1971), `s = split_bits = ceil(p/2)`:
+    `c = fl((2**s + 1) * a)`, `hi = c - (c - a)`, `lo = a - hi`; `hi` has at
+    most `p - s` significant bits, `lo` at most `s - 1` plus a sign, and all
+    three subtractions are exact.
+
+    `c` is formed as `a * 2**s + a`: the product by a power of two is exact,
+    so `c` is rounded once whether or not a compiler contracts the two into
+    an FMA.
+
+    `a * 2**s` overflows for `|a| > max / 2**(s+1)`; there `a` is scaled by
+    `2**-(s+1)` first and the halves scaled back, both exact (a power of
+    two, far from underflow). At `|a| == inf` the halves are NaN, and the
+    caller discards the correction.
+    """
+    power = float(2**consts.split_bits)
+    rescale = 2.0 * power
+    zero = kops.zeros_like(a)
+    scale = kops.where(
+        kops.abs(a) > consts.max / rescale, zero + 1.0 / rescale, zero + 1.0
+    )
+    a_scaled = a * scale
+    c = a_scaled * power + a_scaled
+    hi = c - (c - a_scaled)
+    return hi / scale, (a_scaled - hi) / scale
+
+
+def _two_sum(u, v):
+    """`(s, err)` with `s = fl(u + v)` and `s + err == u + v` exactly (Knuth)."""
+    s = u + v
+    v_part = s - u
+    u_part = s - v_part
+    return s, (u - u_part) + (v - v_part)
+
+
+def _two_product(a, b, consts):
+    """Near error-free product: `hi + lo == a*b` to within `eps**2 * |a*b|`.
+
+    The four partial products of the split halves are exact (at most `p`
+    significant bits each), and `a*b` is their sum; `hi` and `lo` are formed
+    from them by additions only (two error-free sums, then `lo` rounded
+    once, an error of order `eps * |lo|`).
+
+    Exact under FMA contraction by construction: no product whose rounding
+    matters is ever formed. XLA's and Inductor's GPU code generators may
+    contract `u*v + w` into `fma(u, v, w)`, which skips the rounding of
+    `u*v`; Dekker's classic form (`fl(a*b) - a_hi*b_hi - ...`) breaks if
+    `fl(a*b)` is contracted into that subtraction. Here every product is
+    exact, so an FMA computes the same rounded sum as the separate add.
+
+    The rounding of `beta*x` alone would cost `|z|/2` ulp in the far tail,
+    where softplus and sigmoid behave like `exp(z)`. Where the partial
+    products overflow (|a*b| near the dtype's max) or a factor is infinite,
+    `hi` is the rounded product and `lo` is 0; the correction is irrelevant
+    there. Where a half is subnormal (|a| or |b| below `tiny / eps`, e.g.
+    x=-1e-300, beta=1e300 in float64), CPUs that flush subnormals lose it:
+    the supported range of the float64 kernel.
+    """
+    a_hi, a_lo = _split(a, consts)
+    b_hi, b_lo = _split(b, consts)
+    t, t_err = _two_sum(a_hi * b_lo, a_lo * b_hi)
+    hi, hi_err = _two_sum(a_hi * b_hi, t)
+    lo = hi_err + (t_err + a_lo * b_lo)
+    finite = kops.logical_and(kops.isfinite(hi), kops.isfinite(lo))
+    return kops.where(finite, hi, a * b), kops.where(finite, lo, kops.zeros_like(lo))
+
+
+def _log1p_unit(e, consts):
+    """`log1p(e)` for `0 <= e <= 1` as an unevaluated sum `lead + tail`.
+
+    Formula: `log1p(e) = 2*atanh(t) = 2t + 2t * sum_k t**(2k)/(2k+1)`,
+    `t = e/(2+e)` in [0, 1/3]; the number of terms (`log1p_terms`) is the
+    smallest whose truncation error is below eps/4. `lead = 2t` is added
+    last, by the caller, so the polynomial's rounding is damped by
+    `t**2/3 <= 1/27`. The rounding error `dl` of `2+e` (exact by Fast2Sum,
+    as 2 >= e) is fed back as `-2t*dl/(2+e)`. Backends' own `log1p` differ
+    by a few ulp; the series gives every backend the same accuracy.
+    """
+    denominator = 2.0 + e
+    denominator_error = e - (denominator - 2.0)
+    t = e / denominator
+    t_squared = t * t
+    series = kops.zeros_like(t)
+    for coefficient in reversed(consts.log1p_terms):
+        series = (series + coefficient) * t_squared
+    lead = 2.0 * t
+    return lead, lead * (series - denominator_error / denominator)
+
+
+class _Pieces:
+    """Shared intermediates of the value and both derivatives.
+
+    Attributes (`z = z_hi + z_lo`, `a = |z_hi|`):
+        x, beta: the inputs, in the computation dtype (float64 for float32
+            in the wide form).
+        z_hi, z_lo: `beta * x`; `z_lo` is None in the wide form (exact).
+        a: `|z_hi|`, clipped to the dtype's max so that `a * 0 == 0`.
+        negative: `z_hi < 0`.
+        unshift: None, or in the error-free form `exp(-tail_shift)` in the
+            deep tail and 1 elsewhere: there `e`, `q` and `log1p_e` carry a
+            factor `exp(tail_shift)` that keeps them normal.
+        q: `sigmoid(-a) = e/(1+e)` (shifted in the deep tail).
+        p: `sigmoid(a) = 1/(1+e)`.
+        log1p_lead, log1p_tail: `log1p(e) = log1p_lead + log1p_tail` in the
+            error-free form (the tail much smaller); None in the wide form.
+        log1p_e: `log1p(e)`.
+    """
+
+    def __init__(self, x, beta, distinct=False):
+        self.dtype = keras.backend.standardize_dtype(x.dtype)
+        wide = _backend.wide_dtype(self.dtype)
+        consts = constants_for(wide or self.dtype)
+        if wide:
+            x, beta = kops.cast(x, wide), kops.cast(beta, wide)
+            self.z_hi, self.z_lo = beta * x, None
+        else:
+            self.z_hi, self.z_lo = _two_product(beta, x, consts)
+        self.x, self.beta = x, beta
+        self.negative = self.z_hi < 0
+        zero = kops.zeros_like(self.z_hi)
+        # |z| as a select, not `abs`: its derivative at 0 is 1, not
+        # sign(0) = 0, which the second derivatives (autodiff of the
+        # first) need.
+        magnitude = kops.where(self.negative, -self.z_hi, self.z_hi)
+        self.a = kops.where(magnitude > consts.max, zero + consts.max, magnitude)
+        if wide:
+            # Every e = exp(-a) that matters for a float32 result is a
+            # normal float64, so there is no deep tail. `distinct` forms -a
+            # as a select rather than a negated abs: the same e, but not the
+            # same XLA instruction (see `_dbeta`).
+            self.unshift = None
+            if distinct:
+                e = kops.exp(kops.where(self.negative, self.z_hi, -self.z_hi))
+            else:
+                e = kops.exp(-self.a)
+            # log1p(e) in float32, where it is fast (float64 log is 4x slower
+            # under XLA:CPU): e rounded to float32 (0.5 ulp; log1p's
+            # condition number is below 1), then float32 log1p, about 2 ulp
+            # in all. Below 2**-24, log1p(e) = e to float32 precision, and
+            # e may be below float32's range.
+            small = e < 2.0**-24
+            rounded = kops.cast(kops.where(small, kops.zeros_like(e), e), self.dtype)
+            self.log1p_lead, self.log1p_tail = None, None
+            self.log1p_e = kops.where(small, e, kops.cast(kops.log1p(rounded), wide))
+        else:
+            # Deep tail, a > deep_tail = -log(16 * tiny / eps): the
+            # first-order corrections (relative size eps) of exp(-a) would
+            # fall below the smallest normal and be flushed to zero (XLA:CPU
+            # flushes subnormals), so the kernel works on
+            # exp(tail_shift - a) and multiplies by unshift =
+            # exp(-tail_shift) at the end. `shift - a` is exact: shift is an
+            # integer no larger than a.
+            deep = self.a > consts.deep_tail
+            shift = kops.where(deep, zero + consts.tail_shift, zero)
+            self.unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
+            e = kops.exp(shift - self.a)
+            self.log1p_lead, self.log1p_tail = _log1p_unit(e, consts)
+            self.log1p_e = self.log1p_lead + self.log1p_tail
+        one_plus_e = 1.0 + e
+        self.q = e / one_plus_e
+        self.p = 1.0 / one_plus_e
+
+    def finish(self, value):
+        """Undoes the deep-tail shift and returns to the working dtype."""
+        if self.unshift is not None:
+            value = value * self.unshift
+        return kops.cast(value, self.dtype)
+
+
+def _value(x, beta):
+    """`log1p(exp(beta*x)) / beta`."""
+    pieces = _Pieces(x, beta)
+    # z >= 0: softplus(z) = z + log1p(exp(-z)), so the value is x (exact)
+    # plus a small positive term. The rounding of z barely matters here
+    # (relative sensitivity z*sigmoid(-z) of a term that is < x). The
+    # deep-tail factor is undone on the term, not on x.
+    term = pieces.log1p_e / pieces.beta
+    if pieces.unshift is not None:
+        term = term * pieces.unshift
+    positive = kops.cast(pieces.x + term, pieces.dtype)
+    # z < 0: softplus(z_hi + z_lo) = log1p(e) + sigmoid(z_hi) * z_lo, the
+    # first-order correction for the rounding of beta*x (second order is
+    # below eps**2 * |z|**2), added to the small tail of log1p before the
+    # lead, saving a rounding. Dividing by beta before unshifting keeps the
+    # intermediate normal.
+    softplus_negative = pieces.log1p_e
+    if pieces.z_lo is not None:
+        softplus_negative = pieces.log1p_lead + (
+            pieces.log1p_tail + pieces.q * pieces.z_lo
+        )
+    negative = pieces.finish(softplus_negative / pieces.beta)
+    return kops.where(pieces.negative, negative, positive)
+
+
+def _sigmoid(x, beta):
+    """`sigmoid(beta*x)`, the partial derivative of the value in `x`."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    wide = _backend.wide_dtype(dtype)
+    if wide:
+        # z is exact in float64 and split into float32 halves, z_hi + z_lo
+        # (exact: 48 significant bits); then in float32, where exp and
+        # divide cost half as much: sigmoid(z_hi) = [e if z < 0 else 1] /
+        # (1+e), e = exp(-|z_hi|), times 1 + sigmoid(-z_hi) * z_lo, the
+        # first-order correction for the rounding of z. Where e is
+        # subnormal, so is sigmoid: no loss above float32's tiny. Its
+        # exp(-|z_hi|) is not the value's nor d/dbeta's, so in one XLA
+        # program the three are recomputed, not stored and read back, and
+        # its autodiff has no cancellation (second derivatives).
+        z = kops.cast(beta, wide) * kops.cast(x, wide)
+        z_hi = kops.cast(z, dtype)
+        z_lo = kops.cast(z - kops.cast(z_hi, wide), dtype)
+        negative = z_hi < 0
+        # -|z_hi| as the negated select (see `_Pieces`).
+        e = kops.exp(-kops.where(negative, -z_hi, z_hi))
+        one = kops.ones_like(e)
+        one_plus_e = 1.0 + e
+        z_lo = kops.where(kops.isfinite(z_lo), z_lo, kops.zeros_like(z_lo))
+        # One divide with one user, so that XLA fuses all of it:
+        # s * (1 + (1 - s) * z_lo) = n * (1 + e + m * z_lo) / (1 + e)**2,
+        # n = [e if z < 0 else 1], m = [1 if z < 0 else e].
+        numerator = kops.where(negative, e, one) * (
+            one_plus_e + kops.where(negative, one, e) * z_lo
+        )
+        return numerator / (one_plus_e * one_plus_e)
+    pieces = _Pieces(x, beta)
+    # z < 0: sigmoid(z_hi + z_lo) = q + q*p*z_lo (q = sigmoid(z_hi)), the
+    # first-order correction for the rounding of beta*x.
+    # z >= 0: sigmoid(z) = p = 1/(1+e); its relative sensitivity to z is
+    # z*sigmoid(-z) <= 0.28, so the rounding of z is harmless.
+    negative = pieces.q
+    if pieces.z_lo is not None:
+        negative = negative + pieces.q * pieces.p * pieces.z_lo
+    return kops.where(
+        pieces.negative, pieces.finish(negative), kops.cast(pieces.p, pieces.dtype)
+    )
+
+
+def _dbeta(x, beta):
+    """`g(beta*x) / beta**2`, the partial derivative of the value in `beta`."""
+    # `distinct`: in one XLA program of forward and backward, the value's
+    # pieces and these would otherwise be merged into one exp and one
+    # divide whose results are written to memory and read back (XLA:CPU
+    # never duplicates an exp or a divide into two fusions); recomputing
+    # them in each fusion costs less than that memory traffic.
+    pieces = _Pieces(x, beta, distinct=True)
+    q, p, a = pieces.q, pieces.p, pieces.a
+    # g is even in z: g = -(a*sigmoid(-a) + log1p(exp(-a))). Both terms are
+    # positive, so there is no cancellation (the naive
+    # z*sigmoid(z) - softplus(z) loses every digit for large |z|).
+    g = -(a * q + pieces.log1p_e)
+    if pieces.z_lo is not None:
+        # dg/da = a*q*p corrects for |z| = a + a_lo.
+        a_lo = kops.where(pieces.negative, -pieces.z_lo, pieces.z_lo)
+        g = a * q * p * a_lo + g
+    # Divided by beta twice, not by beta**2, which underflows to 0 for
+    # beta < sqrt(tiny) (0/0 = NaN at beta=1e-30, x=1e38 in float32).
+    return pieces.finish(g / pieces.beta / pieces.beta)
+
+
+def _compact(x, beta, wide):
+    """`(beta, z, a)` in the wide dtype, for `_COMPACT` below."""
+    x, beta = kops.cast(x, wide), kops.cast(beta, wide)
+    z = beta * x
+    magnitude = kops.abs(z)
+    max_value = constants_for(wide).max
+    a = kops.where(magnitude > max_value, kops.zeros_like(z) + max_value, magnitude)
+    return beta, z, a
+
+
+# The same quantities as `_value`, `_sigmoid` and `_dbeta`, for float32 run
+# op by op (eagerly): in float64, where `beta*x` is exact, with the backend's
+# own softplus and sigmoid (accurate to a few float64 ulp, invisible after
+# the final rounding to float32), so that each costs a handful of dispatches
+# instead of the ~30 elementwise ops that a compiler would fuse. d/dbeta
+# keeps the cancellation-free g = -(a*sigmoid(-a) + softplus(-a)).
+def _value_compact(x, beta, wide):
+    beta_wide, z, _ = _compact(x, beta, wide)
+    return kops.cast(kops.softplus(z) / beta_wide, x.dtype)
+
+
+def _sigmoid_compact(x, beta, wide):
+    # exp(-softplus(-z)): its derivative, sigmoid(z) * sigmoid(-z), is a
+    # product (the backend's sigmoid gradient s*(1-s) cancels for z > 37).
+    _, z, _ = _compact(x, beta, wide)
+    return kops.cast(kops.exp(-kops.softplus(-z)), x.dtype)
+
+
+def _dbeta_compact(x, beta, wide):
+    beta_wide, _, a = _compact(x, beta, wide)
+    g = -(a * kops.sigmoid(-a) + kops.softplus(-a))
+    return kops.cast(g / beta_wide / beta_wide, x.dtype)
+
+
+_COMPACT = {_value: _value_compact, _sigmoid: _sigmoid_compact, _dbeta: _dbeta_compact}
+
+
+def _evaluate(function, x, beta):
+    """`function(x, beta)`, one of `_value`, `_sigmoid`, `_dbeta`, run the
+    way that suits the caller (`_backend.execution`):
+    - inline when the caller is compiled (XLA fuses it with the caller);
+    - in an uncompiled TensorFlow graph, as one XLA launch per size bucket
+      (its ~30 elementwise ops would otherwise be ~30 passes over memory);
+    - eagerly, without XLA (no compilation per shape): float32 in the
+      compact float64 form of `_COMPACT`, from one dispatch on TensorFlow.
+    """
+    execution = _backend.execution(x, beta)
+    if execution == "graph":
+        return _backend.bucketed(function, x, beta)
+    if execution == "fused":
+        return function(x, beta)
+    wide = _backend.wide_dtype(keras.backend.standardize_dtype(x.dtype))
+    if wide:
+        return _backend.eager_graph(_COMPACT[function])(x, beta, wide)
+    return _backend.eager_graph(function)(x, beta)
+
+
+def _forward_value(x, beta):
+    """The value, for the forward pass of a custom gradient. The inputs'
+    gradients are stopped: TensorFlow's eager custom gradient records the
+    forward ops on an outer tape, which would keep their intermediates
+    alive until the tape is released (the gradient needs only x and beta)."""
+    return _evaluate(_value, kops.stop_gradient(x), kops.stop_gradient(beta))
+
+
+@_backend.custom_gradient
+def _softplus_learned_beta(x, beta):
+    """Fused beta-softplus with gradients in `x` and `beta`.
+
+    The gradient keeps only `x` and `beta` and recomputes its pieces (no
+    stored intermediate). It is made of ordinary differentiable ops, no
+    nested custom gradient: second derivatives come from their autodiff
+    (accurate, as no formula cancels), and an exported SavedModel, which
+    keeps only the outermost custom gradient, differentiates twice too.
+    """
+
+    def grad(*args, upstream=None):
+        upstream = _backend.upstream(args, upstream)
+        return (
+            _backend.sum_to_shape(upstream * _evaluate(_sigmoid, x, beta), x),
+            _backend.sum_to_shape(upstream * _evaluate(_dbeta, x, beta), beta),
+        )
+
+    return _forward_value(x, beta), grad
+
+
+@_backend.custom_gradient
+def _softplus_fixed_beta(x, beta):
+    """Fused beta-softplus with a gradient in `x` only: d/dbeta is never
+    formed, and beta gets no gradient."""
+
+    def grad(*args, upstream=None):
+        upstream = _backend.upstream(args, upstream)
+        return (
+            _backend.sum_to_shape(upstream * _evaluate(_sigmoid, x, beta), x),
+            _backend.no_gradient(beta),
+        )
+
+    return _forward_value(x, beta), grad
+
+
+def softplus(x, beta, beta_gradient=True):
+    """Fused beta-softplus of two working-dtype tensors.
+
+    The value has the broadcast shape of `x` and `beta`; the gradients (and
+    the second derivatives) are summed back to the inputs' own shapes.
+    """
+    if beta_gradient:
+        return _softplus_learned_beta(x, beta)
+    return _softplus_fixed_beta(x, kops.stop_gradient(beta))
+
+
+def softminus(x, beta, beta_gradient=True):
+    """`x - softplus(x, beta)`, evaluated as `-softplus(-x, beta)`.
+
+    The identity holds exactly, and the right side never subtracts two
+    large numbers.
+    """
+    return -softplus(-x, beta, beta_gradient)
+
+
+def softplus_inverse(y, beta):
+    """`log(expm1(beta*y)) / beta`, for `y > 0`.
+
+    Differentiated by autodiff. Each branch gets a safe argument where it is
+    not selected, so that its value and gradient there are finite (0 * inf
+    is NaN even though `where` discards the value). float32 is computed in
+    float64 where the backend has it, so `beta*y` cannot overflow.
+    """
+    dtype = keras.backend.standardize_dtype(y.dtype)
+    wide = _backend.wide_dtype(dtype)
+    if wide:
+        y, beta = kops.cast(y, wide), kops.cast(beta, wide)
+    consts = constants_for(wide or dtype)
+    w = beta * y
+    small = w < consts.eps
+    large = w > consts.inverse_large
+    moderate = kops.logical_not(kops.logical_or(small, large))
+    one = kops.ones_like(w)
+    # w < eps: log(expm1(w)) = log(w) + w/2 + O(w**2), with log(w) taken as
+    # log(y) + log(beta) because beta*y may underflow to 0. The threshold eps
+    # makes the dropped w**2/24 term invisible.
+    w_small = kops.where(small, w, one)
+    y_small = kops.where(small, y, one)
+    small_value = (kops.log(y_small) + kops.log(beta) + 0.5 * w_small) / beta
+    # eps <= w <= -log(eps): log(expm1(w)) directly; expm1 is accurate for
+    # small w and cannot overflow below -log(eps).
+    moderate_value = kops.log(kops.expm1(kops.where(moderate, w, one))) / beta
+    # w > -log(eps) (`inverse_large`): y + log1p(-exp(-w))/beta, where
+    # exp(-w) < eps, so the correction is below one rounding of y, nothing
+    # overflows, and log1p keeps it (and its gradient) relatively accurate
+    # (JAX and PyTorch differentiate expm1(u) as expm1(u) + 1, which is 0
+    # in the working dtype for u < log(eps), while exp(-w) is not).
+    large_value = y + kops.log1p(-kops.exp(-kops.where(large, w, one))) / beta
+    result = kops.where(
+        small, small_value, kops.where(large, large_value, moderate_value)
+    )
+    return kops.cast(result, dtype)
