@@ -182,20 +182,18 @@ def as_student_t(y_pred):
            * (1 + ((y - loc)/scale)**2 / df)**(-(df+1)/2)
     ```
 
-    Needs TensorFlow Probability, imported on first call.
-
     Args:
-        y_pred: tensor or array of shape `(..., 3*units)`.
+        y_pred: a `StudentTHead` output, `(..., 3*units)`.
 
     Returns:
         A `tfp.distributions.StudentT` or `tfp.distributions.Independent`.
 
     Example:
 
-    >>> import numpy as np
-    >>> import keras_softplus
-    >>> t = keras_softplus.distributions.as_student_t(
-    ...     np.array([[1.0, 1.0, 4.0]], "float32"))
+    With `df = 4` the standard deviation is `scale * sqrt(2)`:
+
+    >>> from keras_softplus.distributions import as_student_t
+    >>> t = as_student_t([[1.0, 1.0, 4.0]])
     >>> t.batch_shape, t.event_shape
     (TensorShape([1, 1]), TensorShape([]))
     >>> t.stddev().numpy()
@@ -218,20 +216,18 @@ def as_poisson(y_pred):
     p(y) = rate**y exp(-rate) / y!
     ```
 
-    Needs TensorFlow Probability, imported on first call.
-
     Args:
-        y_pred: tensor or array of shape `(..., units)`.
+        y_pred: the rates of a `PoissonHead`, `(..., units)`.
 
     Returns:
-        A `tfp.distributions.Poisson` or `tfp.distributions.Independent`.
+        A `tfp.distributions.Poisson`, or an `Independent` one for `units > 1`.
 
     Example:
 
-    >>> import numpy as np
+    Two units make an event of two counts:
+
     >>> import keras_softplus
-    >>> poisson = keras_softplus.distributions.as_poisson(
-    ...     np.array([[2.0, 3.0]], "float32"))
+    >>> poisson = keras_softplus.distributions.as_poisson([[2.0, 3.0]])
     >>> poisson.batch_shape, poisson.event_shape
     (TensorShape([1]), TensorShape([2]))
     >>> poisson.mean().numpy()
@@ -257,10 +253,9 @@ def as_negative_binomial(y_pred):
     p(y) = Gamma(y + r) / (Gamma(r) y!) (r/(r + m))**r (m/(r + m))**y
     ```
 
-    Needs TensorFlow Probability, imported on first call.
-
     Args:
-        y_pred: tensor or array of shape `(..., 2*units)`.
+        y_pred: tensor or array of shape `(..., 2*units)`, the mean then
+            the total count.
 
     Returns:
         A `tfp.distributions.NegativeBinomial` or
@@ -268,10 +263,10 @@ def as_negative_binomial(y_pred):
 
     Example:
 
-    >>> import numpy as np
+    The variance is `mean + mean**2 / total_count`:
+
     >>> import keras_softplus
-    >>> nb = keras_softplus.distributions.as_negative_binomial(
-    ...     np.array([[4.0, 2.0]], "float32"))
+    >>> nb = keras_softplus.distributions.as_negative_binomial([[4.0, 2.0]])
     >>> nb.mean().numpy(), nb.variance().numpy()
     (array([[4.]], dtype=float32), array([[12.]], dtype=float32))
     """
@@ -294,21 +289,16 @@ def as_gamma(y_pred):
     p(y) = rate**a y**(a - 1) exp(-rate y) / Gamma(a)       a: concentration
     ```
 
-    Needs TensorFlow Probability, imported on first call.
-
     Args:
-        y_pred: tensor or array of shape `(..., 2*units)`.
+        y_pred: `(..., 2*units)`, concentrations then rates.
 
     Returns:
-        A `tfp.distributions.Gamma` or `tfp.distributions.Independent`.
+        `tfp.distributions.Gamma`, in an `Independent` when `units > 1`.
 
     Example:
 
-    >>> import numpy as np
-    >>> import keras_softplus
-    >>> gamma = keras_softplus.distributions.as_gamma(
-    ...     np.array([[3.0, 2.0]], "float32"))
-    >>> gamma.mean().numpy()
+    >>> from keras_softplus import distributions
+    >>> distributions.as_gamma([[3.0, 2.0]]).mean().numpy()  # 3 / 2
     array([[1.5]], dtype=float32)
     """
     tfd = _tfp_distributions()

@@ -20,7 +20,9 @@ class _FunctionLoss(keras.losses.Loss):
     """A loss whose per-sample values are `fn(y_true, y_pred, **fn_kwargs)`.
 
     The config holds the loss arguments and `fn_kwargs` (not `fn`, which
-    each subclass fixes), so subclasses load with `cls(**config)`.
+    each subclass fixes), so subclasses load with `cls(**config)`. `reduction`,
+    `name` and `dtype` are those of every `keras.losses.Loss`; the default
+    reduction, `"sum_over_batch_size"`, averages the per-sample losses.
     """
 
     def __init__(self, fn, reduction, name, dtype, **fn_kwargs):
@@ -108,10 +110,7 @@ class StudentTNLL(_FunctionLoss):
     Wraps `keras_softplus.ops.student_t.student_t_nll`. `y_pred` is
     `(..., 3*units)`, the loc, scale and df; `y_true` is `(..., units)`, or
     `(...)` when `units == 1`. The per-sample loss sums over the `units`
-    axis and equals `-as_student_t(y_pred).log_prob(y_true)`. Finite, with
-    finite gradients, for scales at the floor and outliers 1e4 scales away;
-    an outlier's gradient on the loc decays as `1/z` instead of growing as
-    `z` under `NormalNLL`.
+    axis and equals `-as_student_t(y_pred).log_prob(y_true)`.
 
     Formula:
     ```
@@ -119,21 +118,23 @@ class StudentTNLL(_FunctionLoss):
     loss = sum over units of log(scale) + log(df*pi)/2
            + lgamma(df/2) - lgamma((df + 1)/2) + (df + 1)/2 * log1p(z**2/df)
     ```
+    Finite, with finite gradients, for scales at the floor and outliers 1e4
+    scales away; an outlier's gradient on the loc decays as `1/z` instead of
+    growing as `z` under `NormalNLL`.
 
     Args:
-        reduction: as for every `keras.losses.Loss`; the default
-            `"sum_over_batch_size"` averages the per-sample losses.
+        reduction: as for every `keras.losses.Loss`.
         name: name of the loss.
-        dtype: dtype of the loss computation; `None` for `floatx()`.
+        dtype: dtype of its computation; `None` for `floatx()`.
 
     Example:
 
-    >>> import numpy as np
+    The default reduction averages the two samples' 1.0008 and 8.0731:
+
     >>> import keras_softplus
-    >>> loss = keras_softplus.losses.StudentTNLL(reduction=None)
-    >>> loss(np.array([[0.0], [10.0]]), np.array([[0.0, 1.0, 3.0],
-    ...                                          [0.0, 1.0, 3.0]])).numpy()
-    array([1.0008..., 8.0731...], dtype=float32)
+    >>> loss = keras_softplus.losses.StudentTNLL()
+    >>> float(loss([[0.0], [10.0]], [[0.0, 1.0, 3.0]] * 2))
+    4.5370...
 
     Reference:
     - [Lange et al., 1989](https://doi.org/10.1080/01621459.1989.10478852)
@@ -153,8 +154,7 @@ class PoissonNLL(_FunctionLoss):
     `(..., units)`; `y_true` the counts, `(..., units)` or `(...)` when
     `units == 1`. Unlike `keras.losses.Poisson` (`rate - y*log(rate)`), it
     includes `lgamma(y + 1)`, so its value is a log-likelihood that
-    compares across models and with `NegativeBinomialNLL`. Accurate in
-    float32 for counts of 1e4 and rates at the floor.
+    compares across models and with `NegativeBinomialNLL`.
 
     Counts must be non-negative integers: eagerly other targets raise a
     ValueError naming `y_true`; inside a compiled `fit` (values unknown) a
@@ -164,19 +164,17 @@ class PoissonNLL(_FunctionLoss):
     ```
     loss = sum over units of rate - y*log(rate) + lgamma(y + 1)
     ```
+    Accurate in float32 for counts of 1e4 and rates at the floor.
 
     Args:
-        reduction: as for every `keras.losses.Loss`; the default
-            `"sum_over_batch_size"` averages the per-sample losses.
+        reduction: as for every `keras.losses.Loss`.
         name: name of the loss.
-        dtype: dtype of the loss computation; `None` for `floatx()`.
+        dtype: dtype of its computation; `None` for `floatx()`.
 
     Example:
 
-    >>> import numpy as np
-    >>> import keras_softplus
-    >>> loss = keras_softplus.losses.PoissonNLL(reduction=None)
-    >>> loss(np.array([[0.0], [3.0]]), np.array([[2.0], [2.0]])).numpy()
+    >>> from keras_softplus.losses import PoissonNLL
+    >>> PoissonNLL(reduction=None)([0.0, 3.0], [[2.0], [2.0]]).numpy()
     array([2.       , 1.7123...], dtype=float32)
     """
 
@@ -193,10 +191,7 @@ class NegativeBinomialNLL(_FunctionLoss):
     counts, `(..., units)` or `(...)` when `units == 1`. Equals
     `-as_negative_binomial(y_pred).log_prob(y_true)`; accurate in float32
     for counts of 1e4 and total counts from the floor to the Poisson limit.
-
-    Counts must be non-negative integers: eagerly other targets raise a
-    ValueError naming `y_true`; inside a compiled `fit` (values unknown) a
-    negative count makes the loss NaN.
+    Counts are checked as by `PoissonNLL`.
 
     Formula:
     ```
@@ -205,18 +200,17 @@ class NegativeBinomialNLL(_FunctionLoss):
     ```
 
     Args:
-        reduction: as for every `keras.losses.Loss`; the default
-            `"sum_over_batch_size"` averages the per-sample losses.
+        reduction: as for every `keras.losses.Loss`; `"sum"` adds the
+            per-sample losses up.
         name: name of the loss.
-        dtype: dtype of the loss computation; `None` for `floatx()`.
+        dtype: dtype of its computation; `None` for `floatx()`.
 
     Example:
 
-    >>> import numpy as np
     >>> import keras_softplus
-    >>> loss = keras_softplus.losses.NegativeBinomialNLL(reduction=None)
-    >>> loss(np.array([[0.0], [3.0]]), np.array([[2.0, 1.0], [2.0, 1.0]])).numpy()
-    array([1.0986..., 2.3150...], dtype=float32)
+    >>> loss = keras_softplus.losses.NegativeBinomialNLL(reduction="sum")
+    >>> float(loss([[0.0], [3.0]], [[2.0, 1.0], [2.0, 1.0]]))  # 1.0986 + 2.3150
+    3.4136...
 
     Reference:
     - [Hilbe, 2011](https://doi.org/10.1017/CBO9780511973420), NB2.
@@ -238,20 +232,18 @@ class GammaNLL(_FunctionLoss):
     `-as_gamma(y_pred).log_prob(y_true)`; accurate in float32 for targets
     from 1e-8 to 1e8 and concentrations of 1e4.
 
-    Targets `<= 0` are outside the support: eagerly they raise a ValueError
-    naming `y_true`; inside a compiled `fit` (values unknown) they make the
-    loss NaN.
-
     Formula:
     ```
     loss = sum over units of lgamma(a) - a*log(b) - (a - 1)*log(y) + b*y
     ```
+    Targets `<= 0` are outside the support: eagerly they raise a ValueError
+    naming `y_true`; inside a compiled `fit` (values unknown) they make the
+    loss NaN.
 
     Args:
-        reduction: as for every `keras.losses.Loss`; the default
-            `"sum_over_batch_size"` averages the per-sample losses.
+        reduction: as for every `keras.losses.Loss`.
         name: name of the loss.
-        dtype: dtype of the loss computation; `None` for `floatx()`.
+        dtype: dtype of its computation; `None` for `floatx()`.
 
     Example:
 
@@ -261,16 +253,14 @@ class GammaNLL(_FunctionLoss):
     >>> values = loss(np.array([[1.0], [2.0]]), np.array([[1.0, 1.0], [2.0, 1.0]]))
     >>> np.round(values.numpy(), 4)
     array([1.    , 1.3069], dtype=float32)
+    >>> loss([[0.0]], [[1.0, 1.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: `y_true` must be > 0 (the support of the distribution)...
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="gamma_nll", dtype=None):
         super().__init__(gamma_nll, reduction, name, dtype)
 
 
-__all__ = [
-    "GammaNLL",
-    "NegativeBinomialNLL",
-    "NormalNLL",
-    "PoissonNLL",
-    "StudentTNLL",
-]
+__all__ = ["GammaNLL", "NegativeBinomialNLL", "NormalNLL", "PoissonNLL", "StudentTNLL"]

@@ -17,17 +17,9 @@ from keras_softplus._registration import register_public
 from keras_softplus._validation import positive_integer
 from keras_softplus._validation import real_number
 from keras_softplus._validation import representable
+from keras_softplus.layers.positive_dense import DENSE_OPTION_MODULES
 from keras_softplus.layers.positive_head import PositiveHead
 from keras_softplus.positivity import positive_floor
-
-_OPTION_CODECS = {
-    "kernel_initializer": keras.initializers,
-    "bias_initializer": keras.initializers,
-    "kernel_regularizer": keras.regularizers,
-    "bias_regularizer": keras.regularizers,
-    "kernel_constraint": keras.constraints,
-    "bias_constraint": keras.constraints,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +102,7 @@ class DistributionHead(keras.layers.Layer):
         options = {
             (name, option): kwargs.pop(f"{name}_{option}")
             for name in names
-            for option in _OPTION_CODECS
+            for option in DENSE_OPTION_MODULES
             if f"{name}_{option}" in kwargs
         }
         super().__init__(**kwargs)
@@ -120,7 +112,8 @@ class DistributionHead(keras.layers.Layer):
             self._validated(parameter, options) for parameter in parameters
         )
         self.options = {
-            key: _OPTION_CODECS[key[1]].get(value) for key, value in options.items()
+            key: DENSE_OPTION_MODULES[key[1]].get(value)
+            for key, value in options.items()
         }
         for parameter in self.head_parameters:
             setattr(self, _layer_attribute(parameter), self._parameter_layer(parameter))
@@ -200,7 +193,7 @@ class DistributionHead(keras.layers.Layer):
         config["units"] = self.units
         config["parameters"] = [dataclasses.asdict(p) for p in self.head_parameters]
         for (name, option), value in self.options.items():
-            config[f"{name}_{option}"] = _OPTION_CODECS[option].serialize(value)
+            config[f"{name}_{option}"] = DENSE_OPTION_MODULES[option].serialize(value)
         return config
 
 

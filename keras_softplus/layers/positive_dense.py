@@ -8,6 +8,33 @@ from keras_softplus.positivity import PositiveSpaceInitializer
 from keras_softplus.positivity import PositiveSpaceRegularizer
 from keras_softplus.positivity import SoftplusPositive
 
+# The options of `keras.layers.Dense` that the package's dense layers take,
+# each with the Keras module that gets and serializes its values.
+DENSE_OPTION_MODULES = {
+    "kernel_initializer": keras.initializers,
+    "bias_initializer": keras.initializers,
+    "kernel_regularizer": keras.regularizers,
+    "bias_regularizer": keras.regularizers,
+    "kernel_constraint": keras.constraints,
+    "bias_constraint": keras.constraints,
+}
+
+
+def serialize_dense_options(layer, options):
+    """`{option: serialized value}` of the named Dense options of `layer`.
+
+    Args:
+        layer: a layer holding each option as an attribute of its name.
+        options: names of `DENSE_OPTION_MODULES`, in config order.
+
+    Returns:
+        A dict of the options' serialized values (`None` stays `None`).
+    """
+    return {
+        option: DENSE_OPTION_MODULES[option].serialize(getattr(layer, option))
+        for option in options
+    }
+
 
 def _get_positive(positive):
     if positive is None:
@@ -203,17 +230,16 @@ class PositiveDense(keras.layers.Layer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": (
-                    None
-                    if self.kernel_initializer is None
-                    else keras.initializers.serialize(self.kernel_initializer)
+                **serialize_dense_options(
+                    self,
+                    (
+                        "kernel_initializer",
+                        "bias_initializer",
+                        "kernel_regularizer",
+                        "bias_regularizer",
+                        "bias_constraint",
+                    ),
                 ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "positive": keras.saving.serialize_keras_object(self.positive),
             }
         )

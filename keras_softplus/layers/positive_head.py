@@ -6,6 +6,7 @@ from keras_softplus._registration import register_public
 from keras_softplus._validation import positive_integer
 from keras_softplus._validation import real_number
 from keras_softplus.layers.beta_softplus import BetaSoftplus
+from keras_softplus.layers.positive_dense import serialize_dense_options
 from keras_softplus.positivity import SoftplusPositive
 
 
@@ -133,25 +134,21 @@ class PositiveHead(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "min_value": self.min_value,
-                "initial_value": self.initial_value,
-                "beta": self.positive.beta,
-                "learn_beta": self.learn_beta,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "min_value": self.min_value,
+            "initial_value": self.initial_value,
+            "beta": self.positive.beta,
+            "learn_beta": self.learn_beta,
+            **serialize_dense_options(
+                self,
+                (
+                    "kernel_initializer",
+                    "kernel_regularizer",
+                    "bias_regularizer",
+                    "kernel_constraint",
+                    "bias_constraint",
                 ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-            }
-        )
-        return config
+            ),
+        }

@@ -100,20 +100,17 @@ def negative_binomial_nll(y_true, y_pred):
     Poisson limit, where `D(y + r, m + r) -> 0`), with finite gradients. At
     `y = 0` it reduces to `r*log1p(m/r)`.
 
-    Counts must be non-negative integers. Eagerly (values known) other
-    targets raise a ValueError; inside a compiled function, where values
-    are unknown, a negative count gives NaN.
+    Counts are checked as by `poisson_nll` (with `count_nll`).
 
     Args:
         y_true: counts, `(..., units)`, or `(...)` when `units == 1`.
         y_pred: `NegativeBinomialHead` output, `(..., 2*units)`.
 
     Returns:
-        A tensor of shape `(...)`.
+        The per-sample NLL, summed over the units: `(...)`.
 
     Raises:
-        ValueError: for negative or non-integer targets whose values are
-            known.
+        ValueError: for known targets that are not counts, as `poisson_nll`.
 
     Example:
 
@@ -147,17 +144,15 @@ def negative_binomial_crps(y_true, y_pred, support_size=1000):
     Args:
         y_true: counts, `(..., units)`, or `(...)` when `units == 1`.
         y_pred: `NegativeBinomialHead` output, `(..., 2*units)`.
-        support_size: number of terms `K`, a positive Python int.
+        support_size: `K`, as for `poisson_crps`.
 
     Returns:
-        A tensor of shape `(...)`.
+        The per-sample CRPS, `(...)`, in counts.
 
     Example:
 
-    >>> import numpy as np
     >>> from keras_softplus.ops.negative_binomial import negative_binomial_crps
-    >>> float(negative_binomial_crps(np.array([[2.0]]),
-    ...                              np.array([[2.0, 1.0]]))[0])
+    >>> float(negative_binomial_crps([[2.0]], [[2.0, 1.0]])[0])
     0.5777...
 
     Reference:

@@ -146,10 +146,10 @@ def log_gamma_half_step(b):
     term is O(1) or `log(b)/2`.
 
     Args:
-        b: positive floating-point tensor.
+        b: positive floats, a tensor or a Python number.
 
     Returns:
-        A tensor of the dtype of `b`.
+        `lgamma(b + 1/2) - lgamma(b)`, in the dtype of `b`.
 
     Example:
 
@@ -257,13 +257,14 @@ def student_t_crps(y_true, y_pred):
         y_pred: `StudentTHead` output, `(..., 3*units)`.
 
     Returns:
-        A tensor of shape `(...)`.
+        The per-sample CRPS, `(...)`, in the units of `y_true`.
 
     Example:
 
-    >>> import numpy as np
+    A target half a scale from the loc, with `df = 3`:
+
     >>> from keras_softplus.ops.student_t import student_t_crps
-    >>> float(student_t_crps(np.array([[0.5]]), np.array([[0.0, 1.0, 3.0]]))[0])
+    >>> float(student_t_crps([[0.5]], [[0.0, 1.0, 3.0]])[0])
     0.3651...
 
     Reference:
