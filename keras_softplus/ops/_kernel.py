@@ -6,14 +6,14 @@ two tensors of one working dtype (float32 or float64). Everything is written
 once with `keras.ops`; the few backend-specific parts (custom gradient, sum
 back to a broadcast shape, whether float64 exists) are in `_backend`.
 
-Two ways to make `z = beta*x` exact, chosen per dtype by `_Pieces`:
-- wide: float32 is computed in float64, where `beta*x` is exact (24 + 24
-  significand bits fit in 53) and every float32 magnitude, its square and
-  its exponential are normal numbers; one rounding at the end. Fewer
-  operations than the error-free form, and no corrections.
-- error-free: float64 (and float32 on JAX without `jax_enable_x64`) carries
-  `z = z_hi + z_lo` from an error-free product, and first-order corrections
-  in `z_lo` (see `_Pieces`).
+Two ways to make `z = beta*x` exact as `z_hi + z_lo`, chosen per dtype by
+`_Pieces`; the rest of the algorithm is the same for both:
+- wide: for float32, `beta*x` in float64 is exact (24 + 24 significand bits
+  fit in 53), and `z_hi`, `z_lo` are its float32 rounding and the (exactly
+  representable) rest; exp, log and divide then run in float32, where they
+  cost half as much, with first-order corrections in `z_lo`.
+- error-free: float64 (and float32 on JAX without `jax_enable_x64`) splits
+  the factors (Veltkamp) and sums their exact partial products.
 
 Notation: `z = beta * x`, `a = |z|`, `e = exp(-a)`, `sigmoid(-a) = e/(1+e)`,
 and `g(z) = z*sigmoid(z) - softplus(z)`, the numerator of d/dbeta.
@@ -95,6 +95,23 @@ def _two_product(a, b, consts):
     return kops.where(finite, hi, a * b), kops.where(finite, lo, kops.zeros_like(lo))
 
 
+def _wide_product(a, b, wide):
+    """`(hi, lo)` with `hi + lo == a*b` exactly, from a wider dtype.
+
+    `a*b` is exact in `wide` (float64 for float32: 24 + 24 significand bits
+    fit in 53); `hi` is its rounding to the working dtype and `lo` the rest
+    (at most 24 bits, so exact too). One product and one subtraction
+    replace the error-free product, and the rest of the kernel runs in the
+    working dtype, where exp and divide cost half as much. Where `hi`
+    overflows to inf the rest is not finite; `lo` is 0 there.
+    """
+    dtype = a.dtype
+    product = kops.cast(a, wide) * kops.cast(b, wide)
+    hi = kops.cast(product, dtype)
+    lo = kops.cast(product - kops.cast(hi, wide), dtype)
+    return hi, kops.where(kops.isfinite(lo), lo, kops.zeros_like(lo))
+
+
 def _log1p_unit(e, consts):
     """`log1p(e)` for `0 <= e <= 1` as an unevaluated sum `lead + tail`.
 
@@ -121,28 +138,26 @@ class _Pieces:
     """Shared intermediates of the value and both derivatives.
 
     Attributes (`z = z_hi + z_lo`, `a = |z_hi|`):
-        x, beta: the inputs, in the computation dtype (float64 for float32
-            in the wide form).
-        z_hi, z_lo: `beta * x`; `z_lo` is None in the wide form (exact).
+        x, beta: the inputs, in the working dtype.
+        z_hi, z_lo: `beta * x = z_hi + z_lo`, exactly.
         a: `|z_hi|`, clipped to the dtype's max so that `a * 0 == 0`.
         negative: `z_hi < 0`.
-        unshift: None, or in the error-free form `exp(-tail_shift)` in the
-            deep tail and 1 elsewhere: there `e`, `q` and `log1p_e` carry a
-            factor `exp(tail_shift)` that keeps them normal.
+        unshift: `exp(-tail_shift)` in the deep tail and 1 elsewhere: there
+            `e`, `q` and `log1p_e` carry a factor `exp(tail_shift)` that
+            keeps them normal.
         q: `sigmoid(-a) = e/(1+e)` (shifted in the deep tail).
         p: `sigmoid(a) = 1/(1+e)`.
-        log1p_lead, log1p_tail: `log1p(e) = log1p_lead + log1p_tail` in the
-            error-free form (the tail much smaller); None in the wide form.
+        log1p_lead, log1p_tail: `log1p(e) = log1p_lead + log1p_tail`, the
+            tail much smaller.
         log1p_e: `log1p(e)`.
     """
 
     def __init__(self, x, beta, distinct=False):
         self.dtype = keras.backend.standardize_dtype(x.dtype)
+        consts = constants_for(self.dtype)
         wide = _backend.wide_dtype(self.dtype)
-        consts = constants_for(wide or self.dtype)
         if wide:
-            x, beta = kops.cast(x, wide), kops.cast(beta, wide)
-            self.z_hi, self.z_lo = beta * x, None
+            self.z_hi, self.z_lo = _wide_product(beta, x, wide)
         else:
             self.z_hi, self.z_lo = _two_product(beta, x, consts)
         self.x, self.beta = x, beta
@@ -153,48 +168,27 @@ class _Pieces:
         # first) need.
         magnitude = kops.where(self.negative, -self.z_hi, self.z_hi)
         self.a = kops.where(magnitude > consts.max, zero + consts.max, magnitude)
-        if wide:
-            # Every e = exp(-a) that matters for a float32 result is a
-            # normal float64, so there is no deep tail. `distinct` forms -a
-            # as a select rather than a negated abs: the same e, but not the
-            # same XLA instruction (see `_dbeta`).
-            self.unshift = None
-            if distinct:
-                e = kops.exp(kops.where(self.negative, self.z_hi, -self.z_hi))
-            else:
-                e = kops.exp(-self.a)
-            # log1p(e) in float32, where it is fast (float64 log is 4x slower
-            # under XLA:CPU): e rounded to float32 (0.5 ulp; log1p's
-            # condition number is below 1), then float32 log1p, about 2 ulp
-            # in all. Below 2**-24, log1p(e) = e to float32 precision, and
-            # e may be below float32's range.
-            small = e < 2.0**-24
-            rounded = kops.cast(kops.where(small, kops.zeros_like(e), e), self.dtype)
-            self.log1p_lead, self.log1p_tail = None, None
-            self.log1p_e = kops.where(small, e, kops.cast(kops.log1p(rounded), wide))
-        else:
-            # Deep tail, a > deep_tail = -log(16 * tiny / eps): the
-            # first-order corrections (relative size eps) of exp(-a) would
-            # fall below the smallest normal and be flushed to zero (XLA:CPU
-            # flushes subnormals), so the kernel works on
-            # exp(tail_shift - a) and multiplies by unshift =
-            # exp(-tail_shift) at the end. `shift - a` is exact: shift is an
-            # integer no larger than a.
-            deep = self.a > consts.deep_tail
-            shift = kops.where(deep, zero + consts.tail_shift, zero)
-            self.unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
-            e = kops.exp(shift - self.a)
-            self.log1p_lead, self.log1p_tail = _log1p_unit(e, consts)
-            self.log1p_e = self.log1p_lead + self.log1p_tail
+        # Deep tail, a > deep_tail = -log(16 * tiny / eps): the first-order
+        # corrections (relative size eps) of exp(-a) would fall below the
+        # smallest normal and be flushed to zero (XLA:CPU flushes
+        # subnormals), so the kernel works on exp(tail_shift - a) and
+        # multiplies by unshift = exp(-tail_shift) at the end. `shift - a`
+        # is exact: shift is an integer no larger than a. `distinct` forms
+        # the exponent with another instruction order: the same e, but not
+        # the same XLA instruction (see `_dbeta`).
+        deep = self.a > consts.deep_tail
+        shift = kops.where(deep, zero + consts.tail_shift, zero)
+        self.unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
+        e = kops.exp(-(self.a - shift) if distinct else shift - self.a)
+        self.log1p_lead, self.log1p_tail = _log1p_unit(e, consts)
+        self.log1p_e = self.log1p_lead + self.log1p_tail
         one_plus_e = 1.0 + e
         self.q = e / one_plus_e
         self.p = 1.0 / one_plus_e
 
     def finish(self, value):
-        """Undoes the deep-tail shift and returns to the working dtype."""
-        if self.unshift is not None:
-            value = value * self.unshift
-        return kops.cast(value, self.dtype)
+        """Undoes the deep-tail shift."""
+        return value * self.unshift
 
 
 def _value(x, beta):
@@ -204,20 +198,13 @@ def _value(x, beta):
     # plus a small positive term. The rounding of z barely matters here
     # (relative sensitivity z*sigmoid(-z) of a term that is < x). The
     # deep-tail factor is undone on the term, not on x.
-    term = pieces.log1p_e / pieces.beta
-    if pieces.unshift is not None:
-        term = term * pieces.unshift
-    positive = kops.cast(pieces.x + term, pieces.dtype)
+    positive = pieces.x + pieces.finish(pieces.log1p_e / pieces.beta)
     # z < 0: softplus(z_hi + z_lo) = log1p(e) + sigmoid(z_hi) * z_lo, the
     # first-order correction for the rounding of beta*x (second order is
     # below eps**2 * |z|**2), added to the small tail of log1p before the
     # lead, saving a rounding. Dividing by beta before unshifting keeps the
     # intermediate normal.
-    softplus_negative = pieces.log1p_e
-    if pieces.z_lo is not None:
-        softplus_negative = pieces.log1p_lead + (
-            pieces.log1p_tail + pieces.q * pieces.z_lo
-        )
+    softplus_negative = pieces.log1p_lead + (pieces.log1p_tail + pieces.q * pieces.z_lo)
     negative = pieces.finish(softplus_negative / pieces.beta)
     return kops.where(pieces.negative, negative, positive)
 
@@ -227,24 +214,19 @@ def _sigmoid(x, beta):
     dtype = keras.backend.standardize_dtype(x.dtype)
     wide = _backend.wide_dtype(dtype)
     if wide:
-        # z is exact in float64 and split into float32 halves, z_hi + z_lo
-        # (exact: 48 significant bits); then in float32, where exp and
-        # divide cost half as much: sigmoid(z_hi) = [e if z < 0 else 1] /
-        # (1+e), e = exp(-|z_hi|), times 1 + sigmoid(-z_hi) * z_lo, the
-        # first-order correction for the rounding of z. Where e is
-        # subnormal, so is sigmoid: no loss above float32's tiny. Its
-        # exp(-|z_hi|) is not the value's nor d/dbeta's, so in one XLA
-        # program the three are recomputed, not stored and read back, and
-        # its autodiff has no cancellation (second derivatives).
-        z = kops.cast(beta, wide) * kops.cast(x, wide)
-        z_hi = kops.cast(z, dtype)
-        z_lo = kops.cast(z - kops.cast(z_hi, wide), dtype)
+        # sigmoid(z_hi) = [e if z < 0 else 1] / (1+e), e = exp(-|z_hi|),
+        # times 1 + sigmoid(-z_hi) * z_lo, the first-order correction for
+        # the rounding of z. Where e is subnormal, so is sigmoid: no loss
+        # above float32's tiny. Its exp(-|z_hi|) is not the value's nor
+        # d/dbeta's, so in one XLA program the three are recomputed, not
+        # stored and read back, and its autodiff has no cancellation
+        # (second derivatives).
+        z_hi, z_lo = _wide_product(beta, x, wide)
         negative = z_hi < 0
         # -|z_hi| as the negated select (see `_Pieces`).
         e = kops.exp(-kops.where(negative, -z_hi, z_hi))
         one = kops.ones_like(e)
         one_plus_e = 1.0 + e
-        z_lo = kops.where(kops.isfinite(z_lo), z_lo, kops.zeros_like(z_lo))
         # One divide with one user, so that XLA fuses all of it:
         # s * (1 + (1 - s) * z_lo) = n * (1 + e + m * z_lo) / (1 + e)**2,
         # n = [e if z < 0 else 1], m = [1 if z < 0 else e].
@@ -257,12 +239,8 @@ def _sigmoid(x, beta):
     # first-order correction for the rounding of beta*x.
     # z >= 0: sigmoid(z) = p = 1/(1+e); its relative sensitivity to z is
     # z*sigmoid(-z) <= 0.28, so the rounding of z is harmless.
-    negative = pieces.q
-    if pieces.z_lo is not None:
-        negative = negative + pieces.q * pieces.p * pieces.z_lo
-    return kops.where(
-        pieces.negative, pieces.finish(negative), kops.cast(pieces.p, pieces.dtype)
-    )
+    negative = pieces.q + pieces.q * pieces.p * pieces.z_lo
+    return kops.where(pieces.negative, pieces.finish(negative), pieces.p)
 
 
 def _dbeta(x, beta):
@@ -277,14 +255,21 @@ def _dbeta(x, beta):
     # g is even in z: g = -(a*sigmoid(-a) + log1p(exp(-a))). Both terms are
     # positive, so there is no cancellation (the naive
     # z*sigmoid(z) - softplus(z) loses every digit for large |z|).
-    g = -(a * q + pieces.log1p_e)
-    if pieces.z_lo is not None:
-        # dg/da = a*q*p corrects for |z| = a + a_lo.
-        a_lo = kops.where(pieces.negative, -pieces.z_lo, pieces.z_lo)
-        g = a * q * p * a_lo + g
-    # Divided by beta twice, not by beta**2, which underflows to 0 for
-    # beta < sqrt(tiny) (0/0 = NaN at beta=1e-30, x=1e38 in float32).
-    return pieces.finish(g / pieces.beta / pieces.beta)
+    # dg/da = a*q*p corrects for |z| = a + a_lo.
+    a_lo = kops.where(pieces.negative, -pieces.z_lo, pieces.z_lo)
+    g = a * q * p * a_lo - (a * q + pieces.log1p_e)
+    # beta**2 underflows to 0 for beta < sqrt(tiny) (0/0 = NaN at
+    # beta=1e-30, x=1e38 in float32), and XLA's simplifier rewrites
+    # g/beta/beta as g/(beta*beta); so float32 divides by beta**2 in the wide
+    # dtype, where the square of a float32 is a normal number. Without a
+    # wide dtype, dividing twice keeps that range outside XLA.
+    wide = _backend.wide_dtype(pieces.dtype)
+    if wide:
+        beta = kops.cast(pieces.beta, wide)
+        dbeta = kops.cast(kops.cast(g, wide) / (beta * beta), pieces.dtype)
+    else:
+        dbeta = g / pieces.beta / pieces.beta
+    return pieces.finish(dbeta)
 
 
 def _compact(x, beta, wide):
