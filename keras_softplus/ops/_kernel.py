@@ -313,8 +313,9 @@ def _evaluate(function, x, beta):
     """`function(x, beta)`, one of `_value`, `_sigmoid`, `_dbeta`, run the
     way that suits the caller (`_backend.execution`):
     - inline when the caller is compiled (XLA fuses it with the caller);
-    - in an uncompiled TensorFlow graph, as one XLA launch per size bucket
-      (its ~30 elementwise ops would otherwise be ~30 passes over memory);
+    - in an uncompiled TensorFlow graph, and eagerly on large TensorFlow
+      tensors, as one XLA launch per size bucket (its ~30 elementwise ops
+      would otherwise be ~30 passes over memory);
     - eagerly, without XLA (no compilation per shape): float32 in the
       compact float64 form of `_COMPACT`, from one dispatch on TensorFlow.
     """
