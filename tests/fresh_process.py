@@ -20,7 +20,6 @@ def run_python(code, timeout=300):
         env=environment,
     )
     if completed.returncode != 0:
-        raise AssertionError(
-            f"child process failed ({completed.returncode}):\n{completed.stderr[-4000:]}"
-        )
+        code, stderr = completed.returncode, completed.stderr[-4000:]
+        raise AssertionError(f"child process failed ({code}):\n{stderr}")
     return completed.stdout

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from fresh_process import run_python
 
 import keras_softplus
-from fresh_process import run_python
 from keras_softplus import activations
 from keras_softplus import ops
 

@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_process import run_python
+from layer_contract import check_layer_contract
 
 import keras_softplus
-from fresh_process import run_python
 from keras_softplus import ops
 from keras_softplus.layers import BetaSoftplus
-from layer_contract import check_layer_contract
 
 
 def random_inputs(shape, seed=0, scale=3.0):
@@ -94,7 +94,7 @@ def test_shared_axes_out_of_range_is_rejected_at_build():
 
 def test_beta_before_build_raises_a_clear_error():
     with pytest.raises(ValueError, match="not built"):
-        BetaSoftplus().beta
+        _ = BetaSoftplus().beta
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,9 @@ def test_huge_learning_rate_cannot_make_beta_non_positive_or_nan(direction):
     for _ in range(20):
         with tf.GradientTape() as tape:
             loss = direction * tf.reduce_mean(layer(x))
-        optimizer.apply_gradients([(tape.gradient(loss, layer.raw_beta), layer.raw_beta)])
+        optimizer.apply_gradients(
+            [(tape.gradient(loss, layer.raw_beta), layer.raw_beta)]
+        )
         beta = float(layer.beta)
         assert np.isfinite(beta) and beta > 0
         assert np.all(np.isfinite(layer(x).numpy()))
@@ -173,7 +175,12 @@ def test_beta_regularizer_acts_on_positive_beta():
 def test_mixed_precision_keeps_float32_weights(policy):
     layer = BetaSoftplus(beta=2.0, dtype=policy)
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, dtype=policy), layer, keras.layers.Dense(1)]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, dtype=policy),
+            layer,
+            keras.layers.Dense(1),
+        ]
     )
     model.compile(keras.optimizers.Adam(0.01), "mse")
     x, y = random_inputs((128, 4)), random_inputs((128, 1), seed=1)
@@ -221,12 +228,19 @@ def test_get_config_round_trip():
     clone = BetaSoftplus.from_config(config)
     assert clone.get_config() == config
     assert isinstance(clone.beta_regularizer, keras.regularizers.L2)
-    assert keras.saving.get_registered_name(BetaSoftplus) == "keras_softplus>BetaSoftplus"
+    assert (
+        keras.saving.get_registered_name(BetaSoftplus) == "keras_softplus>BetaSoftplus"
+    )
 
 
 def sequential_model():
     return keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(16), BetaSoftplus(), keras.layers.Dense(1)]
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(16),
+            BetaSoftplus(),
+            keras.layers.Dense(1),
+        ]
     )
 
 
@@ -262,7 +276,11 @@ def test_trains_in_every_model_style(build_model, jit_compile):
     history = model.fit(x, y, epochs=15, batch_size=64, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
-    layer = next(l for l in model.layers if isinstance(l, BetaSoftplus) or hasattr(l, "raw_beta"))
+    layer = next(
+        layer
+        for layer in model.layers
+        if isinstance(layer, BetaSoftplus) or hasattr(layer, "raw_beta")
+    )
     assert np.all(layer.beta.numpy() != 1.0)
 
 
@@ -306,8 +324,9 @@ def test_keras_file_loads_in_a_fresh_process(tmp_path, safe_mode):
         d = {str(tmp_path)!r}
         model = keras.saving.load_model(d + "/model.keras", safe_mode={safe_mode})
         x = np.load(d + "/x.npy")
-        np.testing.assert_array_equal(model.predict(x, verbose=0), np.load(d + "/expected.npy"))
-        np.testing.assert_array_equal(model.get_layer("act").beta.numpy(), np.load(d + "/beta.npy"))
+        expected, beta = np.load(d + "/expected.npy"), np.load(d + "/beta.npy")
+        np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+        np.testing.assert_array_equal(model.get_layer("act").beta.numpy(), beta)
         assert type(model.get_layer("act")) is keras_softplus.BetaSoftplus
         """
     )

@@ -35,7 +35,6 @@ def test_layer_contract(init_kwargs, tmp_path):
     check_layer_contract(PositiveDense, init_kwargs, (4, 3), tmp_path)
 
 
-
 @pytest.mark.parametrize(
     "min_value, beta, activation",
     [(0.0, 1.0, None), (0.1, 1.0, "tanh"), (0.5, 3.0, "relu")],
@@ -58,7 +57,10 @@ def test_positive_dense_computes_inputs_times_positive_kernel(
     pre = x.astype(np.float64) @ kernel + layer.bias.numpy()
     expected = {None: pre, "tanh": np.tanh(pre), "relu": np.maximum(pre, 0)}[activation]
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
-    assert [w.path.split("/")[-1] for w in layer.trainable_weights] == ["raw_kernel", "bias"]
+    assert [w.path.split("/")[-1] for w in layer.trainable_weights] == [
+        "raw_kernel",
+        "bias",
+    ]
 
 
 def test_positive_dense_accepts_higher_rank_inputs():
@@ -232,7 +234,9 @@ def test_monotone_network_long_training_and_unconstrained_control(monkeypatch):
         ),
     )
     control, _, _ = train_monotone(wiggly, epochs=10, seed=1)
-    _, slopes = input_gradients(control, np.linspace(-2, 2, 401, dtype="float32")[:, None])
+    _, slopes = input_gradients(
+        control, np.linspace(-2, 2, 401, dtype="float32")[:, None]
+    )
     assert slopes.min() < -0.1
 
 
@@ -270,8 +274,9 @@ def test_sgd_at_learning_rate_10_never_takes_a_kernel_below_min_value(min_value)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=10.0), loss=push_down)
     initial_raw = layer.raw_kernel.numpy()
     recorder = KernelRecorder(layer)
-    model.fit(x, np.zeros((64, 4)), batch_size=16, epochs=25, verbose=0,
-              callbacks=[recorder])
+    model.fit(
+        x, np.zeros((64, 4)), batch_size=16, epochs=25, verbose=0, callbacks=[recorder]
+    )
     kernels = np.stack(recorder.kernels)
     assert kernels.shape == (100, 5, 4)
     floor = np.float32(min_value)

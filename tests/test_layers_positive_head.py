@@ -30,7 +30,6 @@ def test_layer_contract(init_kwargs, tmp_path):
     check_layer_contract(PositiveHead, init_kwargs, (4, 3), tmp_path)
 
 
-
 @pytest.mark.parametrize(
     "min_value, initial_value, beta, learn_beta",
     [
@@ -92,8 +91,14 @@ def test_positive_head_learns_beta_through_beta_softplus():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"initial_value": 0.5, "min_value": 0.5}, "`initial_value` must be > `min_value`"),
-        ({"initial_value": 0.1, "min_value": 1.0}, "`initial_value` must be > `min_value`"),
+        (
+            {"initial_value": 0.5, "min_value": 0.5},
+            "`initial_value` must be > `min_value`",
+        ),
+        (
+            {"initial_value": 0.1, "min_value": 1.0},
+            "`initial_value` must be > `min_value`",
+        ),
         ({"min_value": -1e-3}, r"`min_value` must be >= 0. Received: min_value=-0.001"),
         ({"beta": -1}, r"`beta` must be > 0. Received: beta=-1"),
         ({"initial_value": float("inf")}, "`initial_value` must be finite"),

@@ -122,7 +122,11 @@ def build_model():
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
         loss=NormalNLL(beta_nll=0.5),
-        metrics=[metrics.NormalNLLMetric(), metrics.NormalMeanRMSE(), metrics.NormalCRPS()],
+        metrics=[
+            metrics.NormalNLLMetric(),
+            metrics.NormalMeanRMSE(),
+            metrics.NormalCRPS(),
+        ],
     )
     return model
 
@@ -194,10 +198,14 @@ def test_fresh_process_as_normal_gives_the_same_parameters(saved, loaded):
     assert not loaded["tfp_imported_before_as_normal"]
     normal = as_normal(saved["prediction"])
     np.testing.assert_allclose(
-        np.load(saved["directory"] / "loaded_mean.npy"), normal.mean().numpy(), rtol=1e-7
+        np.load(saved["directory"] / "loaded_mean.npy"),
+        normal.mean().numpy(),
+        rtol=1e-7,
     )
     np.testing.assert_allclose(
-        np.load(saved["directory"] / "loaded_stddev.npy"), normal.stddev().numpy(), rtol=1e-7
+        np.load(saved["directory"] / "loaded_stddev.npy"),
+        normal.stddev().numpy(),
+        rtol=1e-7,
     )
     assert np.all(normal.stddev().numpy() >= np.float32(1e-4))
 
@@ -208,24 +216,35 @@ def test_fresh_process_keeps_the_optimizer_state(saved, loaded):
     with np.load(saved["directory"] / "loaded_optimizer.npz") as archive:
         values = [archive[f"arr_{i}"] for i in range(len(archive.files))]
     assert len(values) == len(saved["optimizer"]) > 10
-    for got, expected in zip(values, saved["optimizer"]):
+    for got, expected in zip(values, saved["optimizer"], strict=True):
         np.testing.assert_array_equal(got, expected)
     assert any(np.any(v != 0) for v in values[2:])  # moments were saved, not reset
 
 
-def test_one_more_step_from_the_loaded_model_equals_one_from_the_original(saved, loaded):
+def test_one_more_step_from_the_loaded_model_equals_one_from_the_original(
+    saved, loaded
+):
     model = saved["model"]
     before = [w.numpy() for w in model.weights]
-    model.fit(saved["x"][:16], saved["y"][:16], batch_size=16, epochs=1,
-              shuffle=False, verbose=0)
-    assert loaded["iterations_after_step"] == int(model.optimizer.iterations.numpy()) == 7
+    model.fit(
+        saved["x"][:16],
+        saved["y"][:16],
+        batch_size=16,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+    )
+    assert (
+        loaded["iterations_after_step"] == int(model.optimizer.iterations.numpy()) == 7
+    )
     with np.load(saved["directory"] / "stepped_weights.npz") as archive:
         stepped = [archive[f"arr_{i}"] for i in range(len(archive.files))]
     assert len(stepped) == len(model.weights)
     changed = 0
-    for got, weight, old in zip(stepped, model.weights, before):
-        np.testing.assert_allclose(got, weight.numpy(), rtol=1e-6, atol=1e-7,
-                                   err_msg=weight.path)
+    for got, weight, old in zip(stepped, model.weights, before, strict=True):
+        np.testing.assert_allclose(
+            got, weight.numpy(), rtol=1e-6, atol=1e-7, err_msg=weight.path
+        )
         changed += int(np.any(weight.numpy() != old))
     assert changed >= 10  # the step moved (nearly) every trainable weight
 
@@ -238,7 +257,9 @@ def test_loading_without_importing_the_package_fails_clearly(without_package):
     assert not without_package["imported_after_load"]
 
 
-def test_exported_saved_model_serves_loc_and_scale_without_the_package(saved, without_package):
+def test_exported_saved_model_serves_loc_and_scale_without_the_package(
+    saved, without_package
+):
     assert not without_package["imported_after_serve"]
     served = np.load(saved["directory"] / "served_prediction.npy")
     np.testing.assert_allclose(served, saved["prediction"], rtol=1e-6, atol=1e-7)
@@ -248,7 +269,13 @@ def test_exported_saved_model_serves_loc_and_scale_without_the_package(saved, wi
 
 
 def test_top_level_exports():
-    for name in ["SoftplusPositive", "PositiveDense", "PositiveHead", "NormalHead", "NormalNLL"]:
+    for name in [
+        "SoftplusPositive",
+        "PositiveDense",
+        "PositiveHead",
+        "NormalHead",
+        "NormalNLL",
+    ]:
         assert name in keras_softplus.__all__
     assert keras_softplus.SoftplusPositive is SoftplusPositive
     assert keras_softplus.PositiveDense is PositiveDense
