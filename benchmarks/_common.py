@@ -1,8 +1,9 @@
-"""Shared helpers of the benchmark scripts: machine record, interleaved
-timing with paired ratios, results files.
+"""Shared helpers of the benchmark scripts: the machine record, the one
+timing helper (round-robin rounds, median of per-round ratios), results
+files and tables.
 
-Not a test module. The scripts in this folder import it as a sibling
-(`python benchmarks/<script>.py` puts this folder on `sys.path`).
+The scripts in this folder import it as a sibling (`python
+benchmarks/<script>.py` puts this folder on `sys.path`).
 """
 
 import datetime
@@ -11,12 +12,10 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
-TESTS_DIR = os.path.join(REPO_ROOT, "tests")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,14 +44,18 @@ def _git(*args):
 
     try:
         return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-            timeout=30, check=True,
+            ["git", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout.rstrip("\n")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-KERNEL_FILE = os.path.join("ops", "tf_kernels.py")
+KERNEL_FILE = os.path.join("ops", "_kernel.py")
 
 
 def code_state():
@@ -61,8 +64,7 @@ def code_state():
     The tree is shared with other work, so this records the package that was
     actually imported (its folder, which may be an export of a commit put
     first on PYTHONPATH), which of its files differ from HEAD, and the git
-    blob hash of its `ops/tf_kernels.py`, the kernel the benchmarks measure
-    (`history.json` groups runs by it).
+    blob hash of its `ops/_kernel.py`, the kernel the benchmarks measure.
     """
     import keras_softplus
 
@@ -70,11 +72,13 @@ def code_state():
     paths = sorted(
         os.path.join(root, name)
         for root, _, files in os.walk(package_dir)
-        for name in files if name.endswith(".py")
+        for name in files
+        if name.endswith(".py")
     )
     hashes = (_git("hash-object", "--", *paths) or "").splitlines()
     imported = {
-        os.path.relpath(path, package_dir): blob for path, blob in zip(paths, hashes)
+        os.path.relpath(path, package_dir): blob
+        for path, blob in zip(paths, hashes, strict=False)
     }
     listing = _git("ls-tree", "-r", "HEAD", "--", "keras_softplus/") or ""
     at_head = {}
@@ -83,7 +87,8 @@ def code_state():
         if path.endswith(".py"):
             at_head[os.path.relpath(path, "keras_softplus")] = meta.split()[2]
     differing = sorted(
-        name for name in set(imported) | set(at_head)
+        name
+        for name in set(imported) | set(at_head)
         if imported.get(name) != at_head.get(name)
     )
     return {
@@ -91,7 +96,7 @@ def code_state():
         "package_dir": package_dir,
         "package_files_differing_from_head": differing,
         "package_matches_head": not differing,
-        "tf_kernels_blob": imported.get(KERNEL_FILE),
+        "kernel_blob": imported.get(KERNEL_FILE),
     }
 
 
@@ -162,9 +167,9 @@ def interleaved_times(candidates, repetitions, inner=1, warmup=2):
 def summarize(samples):
     """Median and quartiles of a list of seconds."""
     ordered = sorted(samples)
-    quartiles = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [
-        ordered[0]
-    ] * 3
+    quartiles = (
+        statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [ordered[0]] * 3
+    )
     return {
         "median_s": statistics.median(ordered),
         "q1_s": quartiles[0],
@@ -181,16 +186,45 @@ def paired_ratio(numerator, denominator):
     changes between rounds); `ratio_of_medians` and the quartiles of the
     per-round ratios are given too.
     """
-    per_round = [a / b for a, b in zip(numerator, denominator)]
+    per_round = [a / b for a, b in zip(numerator, denominator, strict=True)]
     quartiles = (
-        statistics.quantiles(per_round, n=4) if len(per_round) > 1 else [per_round[0]] * 3
+        statistics.quantiles(per_round, n=4)
+        if len(per_round) > 1
+        else [per_round[0]] * 3
     )
     return {
         "ratio": statistics.median(per_round),
         "ratio_q1": quartiles[0],
         "ratio_q3": quartiles[2],
-        "ratio_of_medians": statistics.median(numerator) / statistics.median(denominator),
+        "ratio_of_medians": statistics.median(numerator)
+        / statistics.median(denominator),
     }
+
+
+def compare(calls, repetitions, ratios=(), inner=1, warmup=2):
+    """The timing helper: times `calls` round-robin and pairs their rounds.
+
+    Args:
+        calls: dict name -> zero-argument callable that blocks until done.
+        repetitions, inner, warmup: as in `interleaved_times`.
+        ratios: `(numerator, denominator)` name pairs.
+
+    Returns:
+        `{"times": {name: summarize(...)}, "ratios": {"a / b": paired_ratio}}`.
+    """
+    times = interleaved_times(calls, repetitions, inner=inner, warmup=warmup)
+    return {
+        "times": {name: summarize(t) for name, t in times.items()},
+        "ratios": {f"{a} / {b}": paired_ratio(times[a], times[b]) for a, b in ratios},
+    }
+
+
+def print_machine(machine):
+    print(
+        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
+        f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
+        f"device {machine['device']}"
+    )
 
 
 def write_json(path, payload):
@@ -210,54 +244,10 @@ def _jsonable(value):
     raise TypeError(f"not JSON serializable: {type(value)}")
 
 
-def append_history(quick, benchmark, targets, machine):
-    """Appends this run's target ratios to `results/history.json`.
-
-    Timings on a shared machine move between runs; the summary lists every
-    full run of the same kernel (`tf_kernels_blob`) next to the latest, so a
-    verdict that flips is visible. Quick runs are not recorded.
-    """
-    if quick:
-        return
-    path = os.path.join(results_dir(False), "history.json")
-    history = []
-    if os.path.exists(path):
-        with open(path) as handle:
-            history = json.load(handle)
-    history.append({
-        "benchmark": benchmark,
-        "date_utc": machine["date_utc"],
-        "git_head": machine["code"]["git_head"],
-        "tf_kernels_blob": machine["code"]["tf_kernels_blob"],
-        "package_matches_head": machine["code"]["package_matches_head"],
-        "load_average_at_start": machine["load_average_at_start"],
-        "measured": {name: t["measured"] for name, t in targets.items()},
-    })
-    write_json(path, history)
-
-
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def print_table(header, rows):
-    widths = [
-        max(len(str(header[i])), *(len(str(row[i])) for row in rows))
-        for i in range(len(header))
-    ]
-    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
-
-
-def regenerate_summary(quick):
-    """Rebuilds SUMMARY.md from every results file present."""
-    sys.path.insert(0, BENCH_DIR)
-    import make_summary
-
-    make_summary.main(results_dir(quick))
 
 
 def format_ulp(value):

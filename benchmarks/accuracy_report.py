@@ -11,7 +11,7 @@ reference uses the rounded inputs. Methods:
   builtin  tf.nn.softplus(B*x)/B with B a Python constant (beta fixed):
            value and d/dx only.
 
-float32/float64 errors are in ulps of the exact value (`tests/mp_reference.
+float32/float64 errors are in ulps of the exact value (`keras_softplus.reference.
 ulp_errors`: absolute errors below the smallest normal count as 0). float16
 and bfloat16 errors are in ulps of the correctly rounded result, measured
 from it (0 means correctly rounded). A NaN or infinity where the exact
@@ -34,16 +34,15 @@ import os
 import sys
 
 import _common
+import make_summary
+import ml_dtypes
+import mpmath
+import numpy as np
+import tensorflow as tf
+from _common import format_ulp
 
-sys.path.insert(0, _common.TESTS_DIR)
-
-import ml_dtypes  # noqa: E402
-import mpmath  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import mp_reference  # noqa: E402  (tests/mp_reference.py, 50 digits)
-from keras_softplus import ops  # noqa: E402
+from keras_softplus import ops
+from keras_softplus import reference as mp_reference
 
 BETAS = [0.05, 0.3, 1.0, 7.0, 50.0]
 DTYPES = {
@@ -67,7 +66,8 @@ NPZ_FORMAT = (
     "the same length, the error at each x in ulps (definition as in "
     "accuracy.json 'ulp_definition'; inf marks a NaN/inf where the exact "
     "result is finite; finite errors above 3.4e38 are clipped to float32 "
-    "max, see accuracy.json for the exact maxima), eager mode. <beta> is written as in BETAS "
+    "max, see accuracy.json for the exact maxima), eager mode. <beta> is "
+    "written as in BETAS "
     "(0.05, 0.3, 1.0, 7.0, 50.0), <method> in ours/naive/builtin, "
     "<quantity> in value/dx/dbeta (no dbeta for builtin). Key "
     "'torch__beta=<beta>__z', '...__value_abs', '...__value_rel', "
@@ -153,7 +153,8 @@ def _as_float32(errors):
     max, so that inf keeps meaning a non-finite result."""
     finite_max = float(np.finfo(np.float32).max)
     return np.where(np.isinf(errors), np.inf, np.minimum(errors, finite_max)).astype(
-        np.float32)
+        np.float32
+    )
 
 
 def summarize_errors(errors, x):
@@ -200,7 +201,9 @@ def evaluate_grid(points_per_sign):
                         outputs = function(x_tensor, beta_tensor)
                     else:
                         outputs = function(x_tensor, beta_tensor, None)
-                    for quantity, output in zip(METHOD_QUANTITIES[method], outputs):
+                    for quantity, output in zip(
+                        METHOD_QUANTITIES[method], outputs, strict=False
+                    ):
                         errors = ulp_errors(output.numpy(), exact[quantity], dtype)
                         key = (mode, dtype, str(beta), method, quantity)
                         summary[key] = summarize_errors(errors, x)
@@ -208,12 +211,11 @@ def evaluate_grid(points_per_sign):
                             arrays[
                                 f"ulp__{dtype}__beta={beta}__{method}__{quantity}"
                             ] = _as_float32(errors)
-            print(f"  {dtype:<8} beta={beta:<5} " + "  ".join(
-                f"{m}:" + "/".join(
-                    _common.format_ulp(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
-                    for q in METHOD_QUANTITIES[m]
-                ) for m in METHOD_QUANTITIES
-            ), flush=True)
+            ours_max = [
+                summary[("eager", dtype, str(beta), "ours", q)]["max_ulp"]
+                for q in QUANTITIES
+            ]
+            print(f"  {dtype:<8} beta={beta:<5} ours max ulp {ours_max}", flush=True)
     return summary, arrays
 
 
@@ -233,20 +235,32 @@ def torch_threshold_errors(points):
         exact_value = np.array([float(r[0]) for r in references])
         exact_dx = np.array([float(r[1]) for r in references])
         # Absolute errors from mpmath differences, exact before rounding.
-        value_abs = np.array([float(abs(mpmath.mpf(float(v)) - r[0]))
-                              for v, r in zip(value, references)])
-        dx_abs = np.array([float(abs(mpmath.mpf(float(d)) - r[1]))
-                           for d, r in zip(dx, references)])
+        value_abs = np.array(
+            [
+                float(abs(mpmath.mpf(float(v)) - r[0]))
+                for v, r in zip(value, references, strict=False)
+            ]
+        )
+        dx_abs = np.array(
+            [
+                float(abs(mpmath.mpf(float(d)) - r[1]))
+                for d, r in zip(dx, references, strict=False)
+            ]
+        )
         value_rel = value_abs / np.abs(exact_value)
         dx_rel = dx_abs / np.abs(exact_dx)
-        value_ulp = mp_reference.ulp_errors(value, [r[0] for r in references], np.float64)
+        value_ulp = mp_reference.ulp_errors(
+            value, [r[0] for r in references], np.float64
+        )
         dx_ulp = mp_reference.ulp_errors(dx, [r[1] for r in references], np.float64)
         # Ours on the same grid, float64, eager.
         ours_out = ours(tf.constant(x), tf.constant(np.full_like(x, beta)), None)
         ours_value_ulp = mp_reference.ulp_errors(
-            ours_out[0].numpy(), [r[0] for r in references], np.float64)
+            ours_out[0].numpy(), [r[0] for r in references], np.float64
+        )
         ours_dx_ulp = mp_reference.ulp_errors(
-            ours_out[1].numpy(), [r[1] for r in references], np.float64)
+            ours_out[1].numpy(), [r[1] for r in references], np.float64
+        )
         worst = int(np.argmax(value_abs))
         results[str(beta)] = {
             "beta_x_range": [10.0, 40.0],
@@ -259,7 +273,8 @@ def torch_threshold_errors(points):
             "dx_max_rel": float(dx_rel.max()),
             "dx_max_ulp": float(dx_ulp.max()),
             "below_threshold_value_max_ulp": float(
-                value_ulp[z <= TORCH_THRESHOLD].max()),
+                value_ulp[z <= TORCH_THRESHOLD].max()
+            ),
             "ours_value_max_ulp": float(ours_value_ulp.max()),
             "ours_dx_max_ulp": float(ours_dx_ulp.max()),
         }
@@ -293,26 +308,37 @@ def headline(summary, mode="eager"):
 
 def markdown(summary, torch_results, at_20_1, quick):
     lines = []
-    cols = [("ours", q) for q in QUANTITIES] + [("naive", q) for q in QUANTITIES] + [
-        ("builtin", q) for q in ("value", "dx")]
+    cols = (
+        [("ours", q) for q in QUANTITIES]
+        + [("naive", q) for q in QUANTITIES]
+        + [("builtin", q) for q in ("value", "dx")]
+    )
     header = ["dtype"] + [f"{m} {q}" for m, q in cols]
-    lines.append("Max ulp error over all five betas, per dtype (eager; float16/"
-                 "bfloat16 in ulps from the correctly rounded result):\n")
+    lines.append(
+        "Max ulp error over all five betas, per dtype (eager; float16/"
+        "bfloat16 in ulps from the correctly rounded result):\n"
+    )
     rows = []
     for mode in ("eager", "jit"):
         table = headline(summary, mode)
         for dtype in DTYPES:
-            rows.append([f"{dtype}" + ("" if mode == "eager" else " (jit)")] + [
-                _common.format_ulp(table[(dtype, m, q)]) for m, q in cols])
+            rows.append(
+                [f"{dtype}" + ("" if mode == "eager" else " (jit)")]
+                + [format_ulp(table[(dtype, m, q)]) for m, q in cols]
+            )
     lines.append(_common.markdown_table(header, rows))
     lines.append("")
     lines.append("Per dtype and beta (eager):\n")
     rows = []
     for dtype in DTYPES:
         for beta in BETAS:
-            rows.append([dtype, str(beta)] + [
-                _common.format_ulp(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
-                for m, q in cols])
+            rows.append(
+                [dtype, str(beta)]
+                + [
+                    format_ulp(summary[("eager", dtype, str(beta), m, q)]["max_ulp"])
+                    for m, q in cols
+                ]
+            )
     lines.append(_common.markdown_table(["dtype", "beta"] + header[1:], rows))
     lines.append("")
     lines.append(
@@ -320,17 +346,38 @@ def markdown(summary, torch_results, at_20_1, quick):
         f"beta*x > {TORCH_THRESHOLD:g}), float64, over beta*x in [10, 40]; at "
         f"beta = 1, x = 20.1 the value is off by {at_20_1['value_abs_error']:.2e} "
         f"(relative {at_20_1['value_rel_error']:.1e}) and the gradient by "
-        f"{at_20_1['dx_abs_error']:.2e}:\n")
-    rows = [[beta,
-             f"{r['value_max_abs']:.2e}", f"{r['value_max_rel']:.2e}",
-             _common.format_ulp(r["value_max_ulp"]), f"{r['dx_max_abs']:.2e}",
-             _common.format_ulp(r["dx_max_ulp"]), _common.format_ulp(r["below_threshold_value_max_ulp"]),
-             _common.format_ulp(r["ours_value_max_ulp"]), _common.format_ulp(r["ours_dx_max_ulp"])]
-            for beta, r in torch_results.items()]
-    lines.append(_common.markdown_table(
-        ["beta", "value max abs", "value max rel", "value max ulp", "dx max abs",
-         "dx max ulp", "value max ulp, beta*x <= 20", "ours value ulp",
-         "ours dx ulp"], rows))
+        f"{at_20_1['dx_abs_error']:.2e}:\n"
+    )
+    rows = [
+        [
+            beta,
+            f"{r['value_max_abs']:.2e}",
+            f"{r['value_max_rel']:.2e}",
+            format_ulp(r["value_max_ulp"]),
+            f"{r['dx_max_abs']:.2e}",
+            format_ulp(r["dx_max_ulp"]),
+            format_ulp(r["below_threshold_value_max_ulp"]),
+            format_ulp(r["ours_value_max_ulp"]),
+            format_ulp(r["ours_dx_max_ulp"]),
+        ]
+        for beta, r in torch_results.items()
+    ]
+    lines.append(
+        _common.markdown_table(
+            [
+                "beta",
+                "value max abs",
+                "value max rel",
+                "value max ulp",
+                "dx max abs",
+                "dx max ulp",
+                "value max ulp, beta*x <= 20",
+                "ours value ulp",
+                "ours dx ulp",
+            ],
+            rows,
+        )
+    )
     if quick:
         lines.insert(0, "**Quick run (small grid): not the committed figures.**\n")
     return "\n".join(lines) + "\n"
@@ -343,83 +390,80 @@ def main():
     points_per_sign = 40 if args.quick else 1500
     torch_points = 101 if args.quick else 3001
     machine = _common.machine_info()
-    print(f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-          f"TF {machine['tensorflow']}, device {machine['device']}")
+    _common.print_machine(machine)
     print("max ulp, eager, value/dx/dbeta:")
     summary, arrays = evaluate_grid(points_per_sign)
     torch_results, at_20_1, torch_arrays = torch_threshold_errors(torch_points)
     arrays.update(torch_arrays)
 
     table = headline(summary)
-    print("\nheadline, max over betas (eager):")
-    rows = [[dtype] + [
-        "/".join(_common.format_ulp(table[(dtype, m, q)]) for q in METHOD_QUANTITIES[m])
-        for m in METHOD_QUANTITIES] for dtype in DTYPES]
-    _common.print_table(["dtype", "ours v/dx/db", "naive v/dx/db", "builtin v/dx"], rows)
-    print(f"\nPyTorch threshold rule at x=20.1, beta=1: abs error "
-          f"{at_20_1['value_abs_error']:.3e}, relative {at_20_1['value_rel_error']:.2e}")
-    for beta, r in torch_results.items():
-        print(f"  beta={beta:<5} value max abs {r['value_max_abs']:.2e} "
-              f"(x={r['value_max_abs_at_x']:.4g}) rel {r['value_max_rel']:.2e} "
-              f"ulp {_common.format_ulp(r['value_max_ulp'])}; dx max abs {r['dx_max_abs']:.2e}; "
-              f"ours {_common.format_ulp(r['ours_value_max_ulp'])}/{_common.format_ulp(r['ours_dx_max_ulp'])} ulp")
-
     out = _common.results_dir(args.quick)
     per_case = {}
     for (mode, dtype, beta, method, quantity), stats in summary.items():
         per_case.setdefault(mode, {}).setdefault(dtype, {}).setdefault(
-            beta, {}).setdefault(method, {})[quantity] = stats
+            beta, {}
+        ).setdefault(method, {})[quantity] = stats
     payload = {
         "benchmark": "accuracy_report",
         "quick": args.quick,
         "machine": machine,
         "device": machine["device"],
         "grid": {
-            "description": "x in +-[1e-6, 3e3] log-spaced, plus 0, rounded to the dtype",
+            "description": "x in +-[1e-6, 3e3] log-spaced, plus 0, "
+            "rounded to the dtype",
             "points_per_sign": points_per_sign,
             "total_points": 2 * points_per_sign + 1,
         },
         "betas": BETAS,
         "ulp_definition": {
-            "float32/float64": "|got - exact| / 2**(floor(log2|exact|) - mantissa_bits); "
-                               "absolute errors below the smallest normal count as 0 "
-                               "(tests/mp_reference.ulp_errors)",
+            "float32/float64": "|got - exact| / "
+            "2**(floor(log2|exact|) - mantissa_bits); "
+            "absolute errors below the smallest normal count as 0 "
+            "(keras_softplus.reference.ulp_errors)",
             "float16/bfloat16": "|got - correctly_rounded| in ulps of the correctly "
-                                "rounded result; 0 = correctly rounded",
+            "rounded result; 0 = correctly rounded",
             "non_finite": "NaN/inf where the exact result is finite counts as inf",
         },
         "methods": {
-            "ours": "keras_softplus.ops.softplus(x, beta) (half dtypes computed in float32)",
+            "ours": "keras_softplus.ops.softplus(x, beta) "
+            "(half dtypes computed in float32)",
             "naive": "tf.nn.softplus(beta*x)/beta in the dtype itself, autodiff",
             "builtin": "tf.nn.softplus(B*x)/B, B a Python constant, grad wrt x only",
         },
         "headline_max_ulp_eager": {
-            dtype: {m: {q: table[(dtype, m, q)] for q in METHOD_QUANTITIES[m]}
-                    for m in METHOD_QUANTITIES} for dtype in DTYPES
+            dtype: {
+                m: {q: table[(dtype, m, q)] for q in METHOD_QUANTITIES[m]}
+                for m in METHOD_QUANTITIES
+            }
+            for dtype in DTYPES
         },
         "headline_max_ulp_jit": {
-            dtype: {m: {q: headline(summary, "jit")[(dtype, m, q)]
-                        for q in METHOD_QUANTITIES[m]}
-                    for m in METHOD_QUANTITIES} for dtype in DTYPES
+            dtype: {
+                m: {
+                    q: headline(summary, "jit")[(dtype, m, q)]
+                    for q in METHOD_QUANTITIES[m]
+                }
+                for m in METHOD_QUANTITIES
+            }
+            for dtype in DTYPES
         },
         "per_case": per_case,
         "torch_threshold_rule": {
             "rule": "value = x and d/dx = 1 where beta*x > 20, else "
-                    "log1p(exp(beta*x))/beta and exp(z)/(exp(z)+1); NumPy float64",
+            "log1p(exp(beta*x))/beta and exp(z)/(exp(z)+1); NumPy float64",
             "per_beta": torch_results,
             "at_x_20_1_beta_1": at_20_1,
         },
         "per_x_errors_file": "accuracy_errors.npz",
         "per_x_errors_format": NPZ_FORMAT,
     }
+    print("\n".join(make_summary.accuracy_section(payload)))
     _common.write_json(os.path.join(out, "accuracy.json"), payload)
     np.savez_compressed(os.path.join(out, "accuracy_errors.npz"), **arrays)
-    print(f"wrote {os.path.relpath(os.path.join(out, 'accuracy_errors.npz'), _common.REPO_ROOT)}")
     with open(os.path.join(out, "accuracy.md"), "w") as handle:
         handle.write("# Accuracy against 50-digit mpmath\n\n")
         handle.write(markdown(summary, torch_results, at_20_1, args.quick))
-    print(f"wrote {os.path.relpath(os.path.join(out, 'accuracy.md'), _common.REPO_ROOT)}")
-    _common.regenerate_summary(args.quick)
+    print(f"wrote accuracy_errors.npz and accuracy.md in {out}")
 
 
 if __name__ == "__main__":

@@ -23,11 +23,7 @@ Two independent views, for float32 vectors of N elements:
      training step), returning y and the gradients (2 arrays at least).
    Each in eager mode, `tf.function`, and `tf.function(jit_compile=True)`.
 
-Candidates: builtin (tf.nn.softplus(B*x)/B, B fixed), plain (tf.nn.softplus(x),
-beta=1, what keras.activations.softplus runs), naive (tf.nn.softplus(b*x)/b),
-ours (keras_softplus.ops.softplus), copy (x*2).
-
-Target: ours keeps only x (and the scalar beta) for backward.
+Candidates: `DESCRIPTIONS` below.
 
 Usage: python benchmarks/bench_memory.py [--quick]
 """
@@ -38,6 +34,7 @@ import os
 import sys
 
 import _common
+import make_summary
 import numpy as np
 import tensorflow as tf
 
@@ -75,6 +72,10 @@ def _owner(tensor):
     return tensor
 
 
+def _kind(owner):
+    return "constant" if owner.op.type == "Const" else "intermediate"
+
+
 def saved_for_backward(function, size):
     """Tensors the forward function hands to the backward function."""
     spec = (tf.TensorSpec([size], tf.float32), tf.TensorSpec([], tf.float32))
@@ -100,13 +101,7 @@ def saved_for_backward(function, size):
             {
                 "tensor": name,
                 "op": owner.op.type,
-                "kind": (
-                    "input"
-                    if name in inputs
-                    else "constant"
-                    if owner.op.type == "Const"
-                    else "intermediate"
-                ),
+                "kind": "input" if name in inputs else _kind(owner),
                 "elements": elements,
                 "bytes": elements * owner.dtype.size if elements is not None else None,
             }
@@ -202,10 +197,7 @@ def main():
     args = parser.parse_args()
     size = 65_536 if args.quick else 4_000_000
     machine = _common.machine_info()
-    print(
-        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-        f"TF {machine['tensorflow']}, device {machine['device']}; N={size:,}"
-    )
+    _common.print_machine(machine)
 
     graph = {name: saved_for_backward(f, size) for name, f in CANDIDATES.items()}
 
@@ -222,52 +214,7 @@ def main():
                 for mode, wrap in MODES.items()
             }
     else:
-        print(
-            "get_memory_info('CPU:0') does not count allocations here; "
-            "runtime section skipped"
-        )
-
-    print("\nsaved for backward (tf.function forward/backward split):")
-    rows = []
-    for name, g in graph.items():
-        if not g["available"]:
-            rows.append([name, "unavailable", "", "", ""])
-            continue
-        rows.append(
-            [
-                name,
-                g["full_size_buffers"],
-                g["full_size_intermediates"],
-                f"{g['full_size_bytes'] / 2**20:.1f}",
-                ", ".join(
-                    f"{e['tensor']}({e['kind'][:5]})"
-                    for e in g["saved_buffers"]
-                    if e["elements"] == size
-                ),
-            ]
-        )
-    _common.print_table(
-        ["candidate", "full-size saved", "of them intermediates", "MiB", "which"], rows
-    )
-    if runtime:
-        print(
-            "\nruntime, in N-element float32 arrays above x, dy "
-            "(held = kept for backward beyond y):"
-        )
-        rows = []
-        for name, by_mode in runtime.items():
-            rows.append(
-                [name]
-                + [
-                    f"{by_mode[m]['held_arrays']:.2f} / "
-                    f"{by_mode[m]['peak_split_arrays']:.2f}"
-                    f" / {by_mode[m]['peak_step_arrays']:.2f}"
-                    for m in MODES
-                ]
-            )
-        _common.print_table(
-            ["candidate"] + [f"{m}: held/peak_split/peak_step" for m in MODES], rows
-        )
+        print("get_memory_info('CPU:0') counts nothing here; runtime skipped")
 
     ours_graph = graph["ours"]
     targets = {}
@@ -285,12 +232,6 @@ def main():
                 "target": "<= 0.1 arrays",
                 "met": held <= 0.1,
             }
-    print()
-    for name, t in targets.items():
-        print(
-            f"target {name}: {t['measured']:.2f} ({t['target']}): "
-            f"{'met' if t['met'] else 'NOT met'}"
-        )
 
     payload = {
         "benchmark": "bench_memory",
@@ -306,10 +247,10 @@ def main():
         "runtime": runtime,
         "targets": targets,
     }
+    print("\n".join(make_summary.memory_section(payload)))
     _common.write_json(
         os.path.join(_common.results_dir(args.quick), "memory.json"), payload
     )
-    _common.regenerate_summary(args.quick)
 
 
 if __name__ == "__main__":

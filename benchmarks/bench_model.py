@@ -1,47 +1,33 @@
 """Training-step time of a Keras MLP with `BetaSoftplus` against baselines.
 
-MLP: 4 hidden Dense layers of 512 units, each followed by the activation
-under test, a Dense(10) head, sparse categorical cross-entropy, Adam, batch
-1024 of 512 features, float32. Conv net (configs `conv_*`), activation-heavy:
-two 3x3 Conv2D(32) on 16 inputs of 64x64x8, each activated (2M activations
-per layer), global average pooling, Dense(10). One `model.train_on_batch`
-per step on fixed
-tensors; models built from the same seed.
+MLP: 4 hidden Dense(512) layers, each followed by the activation under test,
+Dense(10), sparse categorical cross-entropy, Adam, batch 1024 of 512
+features, float32. Conv net (configs `conv_*`): two 3x3 Conv2D(32) on 16
+inputs of 64x64x8, each activated, global average pooling, Dense(10). One
+`model.train_on_batch` per step on fixed tensors; models from the same seed.
 
-Activations:
-  relu            keras.layers.Activation("relu")
-  softplus        keras.layers.Activation("softplus") (the built-in, beta 1)
-  beta_softplus   keras_softplus.layers.BetaSoftplus() (trainable beta)
-  naive_beta      NaiveBetaSoftplus below: keras.ops.softplus(b*x)/b, b a
-                  trainable scalar, autodiff (extra reference)
-  beta_fixed      diagnostic: BetaSoftplus(learn_beta=False), so no beta
-                  gradient is needed (XLA drops that work; without XLA the
-                  custom gradient still computes it)
+Activations: relu and softplus (`keras.layers.Activation`), beta_softplus
+(`BetaSoftplus()`, trainable beta), naive_beta (`softplus(b*x)/b`, b a
+trainable scalar, autodiff) and beta_fixed (`BetaSoftplus(learn_beta=False)`).
+Compiled with `jit_compile=False` (what `"auto"` resolves to on a CPU-only
+machine) and `jit_compile=True`.
 
-Two compile settings: `jit_compile=False`, which is what Keras'
-`jit_compile="auto"` resolves to on a CPU-only machine, and
-`jit_compile=True` (XLA). Models run round-robin, several steps per sample,
-median of the per-round ratios.
+Diagnostics: `layer_diagnostic`, each activation layer alone (forward and
+backward at the model's activation shape) with its traced graph's TF ops and
+XLA launches; `launch_probe`, the fixed cost of the fused op on a scalar;
+`step_structure`, the optimized HLO of each model's loss + gradients.
 
-Diagnostics, to attribute a step-time difference to the activation:
-`layer_diagnostic`, each activation layer alone, forward and backward at the
-model's activation shape, in both compile settings, with the structure of its
-traced graph (TF ops, XLA launches) and the fixed cost of the fused op's
-launches (`launch_probe`, scalar inputs); `step_structure`, the optimized HLO of
-each model's loss + gradients compiled as one XLA program (kernels, and
-activation-sized arrays written).
-
-Target: beta_softplus / softplus <= 1.03 (step time).
-
-Usage: python benchmarks/bench_model.py [--quick]
+Usage: python benchmarks/bench_model.py [--quick] [--repetitions N]
 """
 
 import argparse
 import os
+import re
 import sys
 
 import _common
 import keras
+import make_summary
 import numpy as np
 import tensorflow as tf
 
@@ -67,6 +53,7 @@ ACTIVATIONS = {
     "naive_beta": lambda: NaiveBetaSoftplus(),
     "beta_fixed": lambda: keras_softplus.layers.BetaSoftplus(learn_beta=False),
 }
+VERSUS_SOFTPLUS = [(a, "softplus") for a in ACTIVATIONS if a != "softplus"]
 TARGET = {"ratio": "beta_softplus / softplus", "bound": 1.03}
 CONV_INPUT, CONV_BATCH = (64, 64, 8), 16
 
@@ -76,17 +63,14 @@ def build_model(activation, features, hidden, depth, jit_compile, conv=False):
     if conv:  # two 3x3 convolutions to 64x64x32 maps, each activated
         layers = [keras.Input(CONV_INPUT)]
         for _ in range(2):
-            layers += [
-                keras.layers.Conv2D(32, 3, padding="same"),
-                ACTIVATIONS[activation](),
-            ]
+            layers += [keras.layers.Conv2D(32, 3, padding="same")]
+            layers += [ACTIVATIONS[activation]()]
         layers.append(keras.layers.GlobalAveragePooling2D())
     else:
         layers = [keras.Input((features,))]
         for _ in range(depth):
             layers += [keras.layers.Dense(hidden), ACTIVATIONS[activation]()]
-    layers.append(keras.layers.Dense(10))
-    model = keras.Sequential(layers)
+    model = keras.Sequential([*layers, keras.layers.Dense(10)])
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -96,12 +80,10 @@ def build_model(activation, features, hidden, depth, jit_compile, conv=False):
 
 
 def layer_diagnostic(batch, hidden, repetitions, inner):
-    """The activation layer alone, forward and backward, at the shape it
-    has in the model: `(batch, hidden)`, gradients wrt its input and its
-    trainable weights for an upstream `dy`, in `tf.function` without and
-    with `jit_compile`. Candidates run round-robin as in the model
-    benchmark. Also the traced graph's structure (`bench_ops.tf_graph_ops`):
-    TF ops TensorFlow runs one kernel each, and XLA launches."""
+    """Each activation layer alone at `(batch, hidden)`: forward and backward
+    (gradients wrt its input and trainable weights for an upstream `dy`) in a
+    `tf.function` without and with `jit_compile`, and (without) the traced
+    graph's TF ops and XLA launches (`bench_ops.tf_graph_ops`)."""
     from bench_ops import tf_graph_ops
 
     rng = np.random.default_rng(1)
@@ -124,8 +106,7 @@ def layer_diagnostic(batch, hidden, repetitions, inner):
 
             steps[name] = tf.function(step, jit_compile=jit, autograph=False)
             if not jit:
-                graph = steps[name].get_concrete_function(x, dy).graph
-                ops_ = tf_graph_ops(graph)
+                ops_ = tf_graph_ops(steps[name].get_concrete_function(x, dy).graph)
                 structure[name] = {
                     "tf_ops_outside_xla": sum(ops_["outside_xla"].values()),
                     "tf_op_types_outside_xla": ops_["outside_xla"],
@@ -133,36 +114,19 @@ def layer_diagnostic(batch, hidden, repetitions, inner):
                     "xla_calls": ops_["xla_calls"],
                 }
         calls = {name: (lambda f=f: f(x, dy)) for name, f in steps.items()}
-        times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
-        results[config] = {
-            "times": {name: _common.summarize(t) for name, t in times.items()},
-            "ratios": {
-                f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
-                for a in ACTIVATIONS
-                if a != "softplus"
-            },
-        }
+        results[config] = _common.compare(
+            calls, repetitions, VERSUS_SOFTPLUS, inner=inner, warmup=3
+        )
         if structure:
             results[config]["structure"] = structure
-        print(
-            f"  layer {config:<7} "
-            + "  ".join(
-                f"{n}={results[config]['times'][n]['median_s'] * 1e3:.2f}ms"
-                for n in ACTIVATIONS
-            ),
-            flush=True,
-        )
+        print(f"  layer {config:<7} {_ms(results[config])}", flush=True)
     return results
 
 
 def step_structure(models, inputs, labels, batch, hidden):
-    """Optimized HLO of each model's loss + gradients (the training step
-    without the optimizer update) compiled as one XLA program: top-level
-    kernels of the entry computation, and how many of them write an
-    activation-sized `[batch, hidden]` array (pre-activations, activations,
-    their gradients, and any intermediate stored between kernels)."""
-    import re
-
+    """Optimized HLO of each model's loss + gradients (no optimizer update)
+    as one XLA program: entry kernels, and those writing a `[batch, hidden]`
+    array (pre-activations, activations, gradients, stored intermediates)."""
     from bench_ops import HLO_INSTRUCTION
     from bench_ops import NOT_KERNELS
 
@@ -179,9 +143,8 @@ def step_structure(models, inputs, labels, batch, hidden):
         return tf.function(step, jit_compile=True, autograph=False)
 
     for name, model in models.items():
-        hlo = make_step(model).experimental_get_compiler_ir(inputs, labels)(
-            stage="optimized_hlo"
-        )
+        step = make_step(model)
+        hlo = step.experimental_get_compiler_ir(inputs, labels)(stage="optimized_hlo")
         entry = hlo[hlo.index("ENTRY") :]
         entry = entry[: entry.index("\n}")]
         kernels = [
@@ -200,40 +163,30 @@ def step_structure(models, inputs, labels, batch, hidden):
 
 
 def launch_probe(repetitions, inner):
-    """Fixed cost per call, without XLA around it: forward and backward of
+    """Fixed cost per call without XLA around it: fwd+bwd of
     `keras_softplus.ops.softplus` on a scalar x and beta (two XLA launches,
-    no work) against `tf.nn.softplus` on a scalar (three TF ops), each in
-    its own `tf.function`, round-robin."""
-    from keras_softplus import ops as ks_ops
-
-    x = tf.constant(0.3)
-    b = tf.constant(1.7)
+    no work) against `tf.nn.softplus` on a scalar (three TF ops)."""
+    x, b = tf.constant(0.3), tf.constant(1.7)
 
     @tf.function(autograph=False)
     def fused(x, b):
         with tf.GradientTape() as tape:
             tape.watch([x, b])
-            y = ks_ops.softplus(x, b)
+            y = keras_softplus.ops.softplus(x, b)
         return y, tape.gradient(y, [x, b])
 
     @tf.function(autograph=False)
-    def builtin(x, b):
-        del b
+    def builtin(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = tf.nn.softplus(x)
         return y, tape.gradient(y, x)
 
-    calls = {
-        "fused_scalar": lambda: fused(x, b),
-        "builtin_scalar": lambda: builtin(x, b),
-    }
-    times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
-    result = {name: _common.summarize(t) for name, t in times.items()}
+    calls = {"fused_scalar": lambda: fused(x, b), "builtin_scalar": lambda: builtin(x)}
+    result = _common.compare(calls, repetitions, inner=inner, warmup=3)["times"]
     print(
         "  launch probe (tf.function, scalar fwd+bwd): "
-        + "  ".join(f"{n}={v['median_s'] * 1e6:.0f}us" for n, v in result.items()),
-        flush=True,
+        + "  ".join(f"{n}={v['median_s'] * 1e6:.0f}us" for n, v in result.items())
     )
     return {
         "description": "tf.function fwd+bwd on a scalar: fused_scalar = "
@@ -243,6 +196,12 @@ def launch_probe(repetitions, inner):
         "calls_per_sample": inner,
         "times": result,
     }
+
+
+def _ms(entry, digits=2):
+    return "  ".join(
+        f"{n}={t['median_s'] * 1e3:.{digits}f}ms" for n, t in entry["times"].items()
+    )
 
 
 def auto_jit_resolution(features):
@@ -259,22 +218,16 @@ def main():
     if args.quick:
         batch, features, hidden, depth, repetitions, inner = 64, 32, 32, 4, 3, 2
     else:
-        batch, features, hidden, depth, repetitions, inner = 1024, 512, 512, 4, 50, 4
-        repetitions = args.repetitions or repetitions
+        batch, features, hidden, depth, inner = 1024, 512, 512, 4, 4
+        repetitions = args.repetitions or 50
     machine = _common.machine_info()
-    print(
-        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-        f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
-        f"device {machine['device']}"
-    )
+    _common.print_machine(machine)
     rng = np.random.default_rng(0)
     inputs = tf.constant(rng.normal(size=(batch, features)).astype(np.float32))
     labels = tf.constant(rng.integers(0, 10, size=(batch,)).astype(np.int32))
-
     conv_inputs = tf.constant(
         rng.normal(size=(CONV_BATCH, *CONV_INPUT)).astype(np.float32)
     )
-    conv_labels = labels[:CONV_BATCH]
     results = {}
     for conv, jit in ((False, False), (False, True), (True, False), (True, True)):
         config = ("conv_" if conv else "") + ("jit" if jit else "no_jit")
@@ -282,33 +235,21 @@ def main():
             name: build_model(name, features, hidden, depth, jit, conv)
             for name in ACTIVATIONS
         }
-        x, y = (conv_inputs, conv_labels) if conv else (inputs, labels)
+        x, y = (conv_inputs, labels[:CONV_BATCH]) if conv else (inputs, labels)
         calls = {
             name: (lambda m=model, x=x, y=y: m.train_on_batch(x, y))
             for name, model in models.items()
         }
-        times = _common.interleaved_times(calls, repetitions, inner=inner, warmup=3)
-        entry = {
-            "times": {name: _common.summarize(t) for name, t in times.items()},
-            "ratios": {
-                f"{a} / softplus": _common.paired_ratio(times[a], times["softplus"])
-                for a in ACTIVATIONS
-                if a != "softplus"
-            },
-        }
-        entry["ratios"]["softplus / relu"] = _common.paired_ratio(
-            times["softplus"], times["relu"]
+        results[config] = _common.compare(
+            calls,
+            repetitions,
+            [*VERSUS_SOFTPLUS, ("softplus", "relu")],
+            inner=inner,
+            warmup=3,
         )
-        results[config] = entry
         if jit and not conv:
             structure = step_structure(models, inputs, labels, batch, hidden)
-        print(
-            f"  {config:<7} "
-            + "  ".join(
-                f"{n}={entry['times'][n]['median_s'] * 1e3:.1f}ms" for n in ACTIVATIONS
-            ),
-            flush=True,
-        )
+        print(f"  {config:<11} {_ms(results[config], 1)}", flush=True)
 
     layer_repetitions, layer_inner = (
         (3, 2) if args.quick else (args.repetitions or 200, 5)
@@ -316,52 +257,18 @@ def main():
     layer = layer_diagnostic(batch, hidden, layer_repetitions, layer_inner)
     probe = launch_probe(layer_repetitions, 4 * layer_inner)
 
-    print()
-    header = (
-        ["config"]
-        + [f"{n} ms/step" for n in ACTIVATIONS]
-        + [
-            "beta_softplus/softplus",
-            "naive_beta/softplus",
-            "beta_fixed/softplus",
-            "softplus/relu",
-        ]
-    )
-    rows = []
-    for config, entry in results.items():
-        rows.append(
-            [config]
-            + [f"{entry['times'][n]['median_s'] * 1e3:.1f}" for n in ACTIVATIONS]
-            + [
-                f"{entry['ratios'][r]['ratio']:.3f}"
-                for r in (
-                    "beta_softplus / softplus",
-                    "naive_beta / softplus",
-                    "beta_fixed / softplus",
-                    "softplus / relu",
-                )
-            ]
-        )
-    _common.print_table(header, rows)
     targets = {}
     for config, entry in results.items():
         ratio = entry["ratios"][TARGET["ratio"]]
-        met = ratio["ratio"] <= TARGET["bound"]
         targets[f"beta_softplus_vs_softplus@{config}"] = {
             "ratio_name": TARGET["ratio"],
             "config": config,
             "measured": ratio["ratio"],
             "measured_q1_q3": [ratio["ratio_q1"], ratio["ratio_q3"]],
             "target": f"<= {TARGET['bound']}",
-            "met": bool(met),
+            "met": bool(ratio["ratio"] <= TARGET["bound"]),
         }
-        print(
-            f"target {TARGET['ratio']} ({config}) = {ratio['ratio']:.3f} "
-            f"[q1 {ratio['ratio_q1']:.3f}, q3 {ratio['ratio_q3']:.3f}] "
-            f"(target <= {TARGET['bound']}): {'met' if met else 'NOT met'}"
-        )
 
-    activation_elements = batch * hidden * depth
     payload = {
         "benchmark": "bench_model",
         "quick": args.quick,
@@ -376,7 +283,7 @@ def main():
             "optimizer": "Adam(1e-3)",
             "loss": "SparseCategoricalCrossentropy(from_logits=True)",
             "dtype": "float32",
-            "activation_elements_per_step": activation_elements,
+            "activation_elements_per_step": batch * hidden * depth,
         },
         "keras_auto_jit_on_this_machine": auto_jit_resolution(features),
         "repetitions": repetitions,
@@ -386,28 +293,26 @@ def main():
         "results": results,
         "targets": targets,
         "step_structure": {
-            "description": "loss + gradients of each model (no optimizer "
-            "update) as one XLA program, optimized HLO: entry "
-            "kernels, those writing a [batch, hidden] array",
+            "description": "loss + gradients of each model (no optimizer update) "
+            "as one XLA program, optimized HLO: entry kernels, those writing a "
+            "[batch, hidden] array",
             "results": structure,
         },
         "layer_diagnostic": {
             "description": "the activation layer alone at (batch, hidden), "
-            "forward + backward (grads wrt input and trainable "
-            "weights), tf.function without / with jit_compile; "
-            "median ms per call, ratio = median of per-round "
-            "ratios",
+            "forward + backward (grads wrt input and trainable weights), "
+            "tf.function without / with jit_compile; median ms per call, "
+            "ratio = median of per-round ratios",
             "repetitions": layer_repetitions,
             "calls_per_sample": layer_inner,
             "results": layer,
             "launch_probe": probe,
         },
     }
+    print("\n".join(make_summary.model_section(payload)))
     _common.write_json(
         os.path.join(_common.results_dir(args.quick), "model.json"), payload
     )
-    _common.append_history(args.quick, "bench_model", payload["targets"], machine)
-    _common.regenerate_summary(args.quick)
 
 
 if __name__ == "__main__":

@@ -3,37 +3,21 @@
 Every candidate computes the value and its gradients for an upstream `dy`,
 on float32 vectors of 1M and 16M elements, eagerly, in `tf.function` and in
 `tf.function(jit_compile=True)` (XLA). Candidates run round-robin in one
-process (`_common.interleaved_times`), and each ratio is the median of the
+process (`_common.compare`), and each ratio is the median of the
 per-round ratios, so a load change on the shared machine hits all of them.
 
-Candidates:
-  builtin      `tf.nn.softplus(B*x)/B`, B a Python constant; grad wrt x only.
-  naive        `tf.nn.softplus(b*x)/b`, b a tensor; autodiff wrt x and b.
-  ours         `keras_softplus.ops.softplus(x, b)`; grad wrt x and b.
-  ours_fixed   `keras_softplus.ops.softplus(x, B)`, B a Python float: the
-               fixed-beta kernel; grad wrt x only.
-  ours_dx      diagnostic: ours, grad wrt x only (XLA drops the d/dbeta work).
-  copy         `x*2` with its gradient `dy*2`: the memory-bound limit; it
-               moves the same four arrays as a fused fwd+bwd (read x, write
-               y, read dy, write dx). The copy target uses this one.
-  copy_fwd     diagnostic: `x*2` alone, forward only (two arrays).
+Candidates: `DESCRIPTIONS` below; `copy` is the memory-bound limit (it moves
+the same four arrays as a fused fwd+bwd).
 
-Targets (each size; jit unless named): ours/builtin <= 1.3 (goal 1.15),
-naive/ours >= 1.5, ours_fixed/builtin <= 1.05, ours/builtin <= 1.3 in
-tf.function without jit. Also recorded (`extra`): eager dispatch for 1k
-elements against `tf.nn.softplus`, a first pass over 60 sequence lengths
-(eager and in an uncompiled `tf.function`), and JAX (`jax.jit`) and
-PyTorch (eager) against their own softplus and the naive composition, each
-in a fresh process with that Keras backend.
+Also recorded (`extra`): eager dispatch for 1k elements, a first pass over 60
+sequence lengths (eager and in an uncompiled `tf.function`), and JAX
+(`jax.jit`) and PyTorch (eager), each in a fresh process with that backend.
+`structure`: the traced fwd+bwd graph of each candidate (TF ops run one
+kernel each, XLA launches of the package's compiled kernels and their
+optimized HLO) and the fully jit-compiled program's optimized HLO.
 
-Structure (`graph_structure`): the package's kernels are
-`tf.function(jit_compile=True)` functions, so a `tf.function` graph of ours
-holds a few TF ops and calls to them; the count follows those calls, and
-separates the ops TensorFlow runs one kernel each from those XLA compiles
-(one launch per call). The fully jit-compiled fwd+bwd is one XLA program
-with the kernels inlined; its optimized HLO is analysed too.
-
-Usage: python benchmarks/bench_ops.py [--quick]
+Usage: python benchmarks/bench_ops.py [--quick] [--sizes 1M,16M] [--repetitions N]
+       [--output ops.json]
 """
 
 import argparse
@@ -45,15 +29,16 @@ import subprocess
 import sys
 import time
 
-import _common  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TF loads)
+import _common  # before TensorFlow: sets TF_CPP_MIN_LOG_LEVEL
 import keras
+import make_summary
 import numpy as np
 import tensorflow as tf
 
 from keras_softplus import ops
 
 FIXED_BETA = 1.7  # any beta; 1.7 avoids special-casing of beta == 1.
-TARGETS = {
+TARGETS = {  # the issue's targets, kept in the JSON; see benchmarks/README.md
     "ours_vs_builtin": {"ratio": "ours / builtin", "op": "<=", "bound": 1.3},
     "naive_vs_ours": {"ratio": "naive / ours", "op": ">=", "bound": 1.5},
     "ours_fixed_vs_builtin": {
@@ -68,66 +53,39 @@ TARGETS = {
         "mode": "tf_function",
     },
 }
+DESCRIPTIONS = {
+    "builtin": "tf.nn.softplus(B*x)/B, B a Python constant; grad wrt x only",
+    "naive": "tf.nn.softplus(b*x)/b, b a tensor; autodiff grad wrt x and b",
+    "ours": "keras_softplus.ops.softplus(x, b); fused grad wrt x and b",
+    "ours_fixed": "keras_softplus.ops.softplus(x, B), B a Python float; grad wrt x",
+    "ours_dx": "diagnostic: ours with grad wrt x only",
+    "copy": "x*2 with its gradient dy*2 (same 4 arrays moved as a fused fwd+bwd)",
+    "copy_fwd": "diagnostic: x*2 forward only (2 arrays moved)",
+}
 
 
-def builtin(x, b, dy):
-    del b
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.nn.softplus(FIXED_BETA * x) / FIXED_BETA
-    return y, tape.gradient(y, x, output_gradients=dy)
+def _fwd_bwd(value, wrt_beta):
+    """`(y, dy/dx[, dy/db])` of `value(x, b)` for the upstream gradient `dy`."""
 
+    def candidate(x, b, dy):
+        with tf.GradientTape() as tape:
+            tape.watch([x, b] if wrt_beta else x)
+            y = value(x, b)
+        return (y, *tape.gradient(y, [x, b] if wrt_beta else [x], output_gradients=dy))
 
-def naive(x, b, dy):
-    with tf.GradientTape() as tape:
-        tape.watch([x, b])
-        y = tf.nn.softplus(b * x) / b
-    return (y, *tape.gradient(y, [x, b], output_gradients=dy))
-
-
-def ours(x, b, dy):
-    with tf.GradientTape() as tape:
-        tape.watch([x, b])
-        y = ops.softplus(x, b)
-    return (y, *tape.gradient(y, [x, b], output_gradients=dy))
-
-
-def ours_fixed(x, b, dy):
-    del b
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = ops.softplus(x, FIXED_BETA)
-    return y, tape.gradient(y, x, output_gradients=dy)
-
-
-def ours_dx(x, b, dy):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = ops.softplus(x, b)
-    return y, tape.gradient(y, x, output_gradients=dy)
-
-
-def copy(x, b, dy):
-    del b
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = x * 2.0
-    return y, tape.gradient(y, x, output_gradients=dy)
-
-
-def copy_fwd(x, b, dy):
-    del b, dy
-    return (x * 2.0,)
+    return candidate
 
 
 CANDIDATES = {
-    "builtin": builtin,
-    "naive": naive,
-    "ours": ours,
-    "ours_fixed": ours_fixed,
-    "ours_dx": ours_dx,
-    "copy": copy,
-    "copy_fwd": copy_fwd,
+    "builtin": _fwd_bwd(
+        lambda x, b: tf.nn.softplus(FIXED_BETA * x) / FIXED_BETA, False
+    ),
+    "naive": _fwd_bwd(lambda x, b: tf.nn.softplus(b * x) / b, True),
+    "ours": _fwd_bwd(ops.softplus, True),
+    "ours_fixed": _fwd_bwd(lambda x, b: ops.softplus(x, FIXED_BETA), False),
+    "ours_dx": _fwd_bwd(ops.softplus, False),
+    "copy": _fwd_bwd(lambda x, b: x * 2.0, False),
+    "copy_fwd": lambda x, b, dy: (x * 2.0,),
 }
 MODES = {
     "eager": lambda f: f,
@@ -146,6 +104,17 @@ STRUCTURAL_OPS = {
     "BroadcastGradientArgs",
     "Fill",
 }
+PAIRS = [
+    ("ours", "builtin"),
+    ("naive", "ours"),
+    ("ours", "copy"),
+    ("ours", "copy_fwd"),
+    ("ours_dx", "builtin"),
+    ("ours", "ours_dx"),
+    ("ours_fixed", "builtin"),
+    ("naive", "builtin"),
+    ("builtin", "copy"),
+]
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 TRANSCENDENTAL_HLO = ("exponential", "log", "log-plus-one", "logistic", "divide")
 NOT_KERNELS = ("parameter", "constant", "tuple", "get-tuple-element", "bitcast")
@@ -156,13 +125,14 @@ HLO_INSTRUCTION = re.compile(r"%([\w.\-]+) = (\([^)]*\)|\S+) ([a-z\-]+)\(")
 def check_agreement(x, b, dy):
     """All softplus candidates compute the same value and dx (a sanity
     check that the timed work is the intended work)."""
-    reference = builtin(x[:4096], b, dy[:4096])
+    x, dy = x[:4096], dy[:4096]
+    reference = CANDIDATES["builtin"](x, b, dy)
     for name in ("naive", "ours", "ours_dx"):
-        result = CANDIDATES[name](x[:4096], b, dy[:4096])
+        result = CANDIDATES[name](x, b, dy)
         for got, want in zip(result[:2], reference, strict=False):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
-    _, _, grad_naive = naive(x[:4096], b, dy[:4096])
-    _, _, grad_ours = ours(x[:4096], b, dy[:4096])
+    _, _, grad_naive = CANDIDATES["naive"](x, b, dy)
+    _, _, grad_ours = CANDIDATES["ours"](x, b, dy)
     np.testing.assert_allclose(grad_ours.numpy(), grad_naive.numpy(), rtol=1e-3)
 
 
@@ -320,6 +290,11 @@ def graph_structure(x, b, dy):
         )(stage="optimized_hlo")
         jit = hlo_structure(hlo, size)
         measured = [c["hlo"] for c in clusters.values() if c["hlo"]]
+        complete = len(measured) == len(clusters)
+
+        def total(field, measured=measured, complete=complete):
+            return sum(map(field, measured)) if complete else None
+
         structure[name] = {
             "tf_graph_ops_outside_xla": sum(tf_ops["outside_xla"].values()),
             "tf_graph_op_types_outside_xla": tf_ops["outside_xla"],
@@ -327,20 +302,12 @@ def graph_structure(x, b, dy):
             "tf_graph_ops_inside_xla": sum(tf_ops["inside_xla"].values()),
             "tf_graph_op_types_inside_xla": tf_ops["inside_xla"],
             "tf_graph_xla_clusters": clusters,
-            "tf_graph_xla_kernels": (
-                sum(c["kernels"] for c in measured)
-                if len(measured) == len(clusters)
-                else None
+            "tf_graph_xla_kernels": total(lambda c: c["kernels"]),
+            "tf_graph_xla_materialized_full_size_arrays": total(
+                lambda c: c["materialized_full_size_arrays"]
             ),
-            "tf_graph_xla_materialized_full_size_arrays": (
-                sum(c["materialized_full_size_arrays"] for c in measured)
-                if len(measured) == len(clusters)
-                else None
-            ),
-            "tf_graph_xla_exp": (
-                sum(c["transcendental_and_divide"]["exponential"] for c in measured)
-                if len(measured) == len(clusters)
-                else None
+            "tf_graph_xla_exp": total(
+                lambda c: c["transcendental_and_divide"]["exponential"]
             ),
             "xla_entry_kernels": jit["kernels"],
             "xla_entry_kernel_types": jit["kernel_types"],
@@ -360,37 +327,19 @@ def measure(size, repetitions, seed=0):
     for mode, wrap in MODES.items():
         functions = {name: wrap(f) for name, f in CANDIDATES.items()}
         calls = {name: (lambda f=f: f(x, b, dy)) for name, f in functions.items()}
-        times = _common.interleaved_times(calls, repetitions, warmup=2)
-        entry = {
-            "times": {name: _common.summarize(t) for name, t in times.items()},
-            "ratios": {},
-        }
-        pairs = {
-            "ours / builtin": ("ours", "builtin"),
-            "naive / ours": ("naive", "ours"),
-            "ours / copy": ("ours", "copy"),
-            "ours / copy_fwd": ("ours", "copy_fwd"),
-            "ours_dx / builtin": ("ours_dx", "builtin"),
-            "ours / ours_dx": ("ours", "ours_dx"),
-            "ours_fixed / builtin": ("ours_fixed", "builtin"),
-            "naive / builtin": ("naive", "builtin"),
-            "builtin / copy": ("builtin", "copy"),
-        }
-        for label, (a, c) in pairs.items():
-            entry["ratios"][label] = _common.paired_ratio(times[a], times[c])
+        entry = _common.compare(calls, repetitions, PAIRS)
         results[mode] = entry
+        times = entry["times"].items()
         print(
             f"  {size:>9,d} {mode:<12} "
-            + "  ".join(
-                f"{n}={entry['times'][n]['median_s'] * 1e3:.2f}ms" for n in CANDIDATES
-            ),
+            + "  ".join(f"{n}={t['median_s'] * 1e3:.2f}ms" for n, t in times),
             flush=True,
         )
     return results
 
 
 def evaluate_targets(results):
-    verdicts = {}
+    targets = {}
     for size_key, by_mode in results.items():
         for key, target in TARGETS.items():
             mode = target.get("mode", "jit")
@@ -400,7 +349,7 @@ def evaluate_targets(results):
                 if target["op"] == "<="
                 else ratio >= target["bound"]
             )
-            verdicts[f"{key}@{size_key}"] = {
+            targets[f"{key}@{size_key}"] = {
                 "ratio_name": target["ratio"],
                 "mode": mode,
                 "size": size_key,
@@ -408,7 +357,7 @@ def evaluate_targets(results):
                 "target": f"{target['op']} {target['bound']}",
                 "met": bool(met),
             }
-    return verdicts
+    return targets
 
 
 def _cpu_vector_flags():
@@ -430,15 +379,11 @@ def eager_dispatch(repetitions):
         "ours": lambda: ops.softplus(x, FIXED_BETA),
         "ours_variable_beta": lambda: ops.softplus(x, beta),
     }
-    times = _common.interleaved_times(calls, repetitions, inner=20)
+    pairs = [("ours", "builtin"), ("ours_variable_beta", "builtin")]
+    entry = _common.compare(calls, repetitions, pairs, inner=20)
     return {
-        "times_us": {
-            n: _common.summarize(t)["median_s"] * 1e6 for n, t in times.items()
-        },
-        "ratios": {
-            f"{n} / builtin": _common.paired_ratio(times[n], times["builtin"])["ratio"]
-            for n in ("ours", "ours_variable_beta")
-        },
+        "times_us": {n: t["median_s"] * 1e6 for n, t in entry["times"].items()},
+        "ratios": {n: r["ratio"] for n, r in entry["ratios"].items()},
     }
 
 
@@ -518,12 +463,11 @@ else:
             return torch.autograd.grad(y, wrt, torch.ones_like(y))
         return step
 calls = {{name: make(f, argnums) for name, (f, argnums) in functions.items()}}
-times = _common.interleaved_times(calls, repetitions, warmup=2)
+pairs = [("ours", "builtin"), ("ours_fixed", "builtin"), ("naive", "ours")]
+entry = _common.compare(calls, repetitions, pairs)
 print(json.dumps({{
-    "times_ms": {{n: _common.summarize(t)["median_s"] * 1e3 for n, t in times.items()}},
-    **{{f"{{a}} / {{c}}": _common.paired_ratio(times[a], times[c])["ratio"]
-        for a, c in (("ours", "builtin"), ("ours_fixed", "builtin"),
-                     ("naive", "ours"))}},
+    "times_ms": {{n: t["median_s"] * 1e3 for n, t in entry["times"].items()}},
+    **{{n: r["ratio"] for n, r in entry["ratios"].items()}},
 }}))
 """
 
@@ -573,11 +517,7 @@ def main():
         sizes = {k: v for k, v in sizes.items() if k in args.sizes.split(",")}
         repetitions = {k: args.repetitions or {"1M": 30, "16M": 20}[k] for k in sizes}
     machine = _common.machine_info()
-    print(
-        f"machine: {machine['cpu_model']} x{machine['cpu_count']}, "
-        f"TF {machine['tensorflow']}, Keras {machine['keras']}, "
-        f"device {machine['device']}"
-    )
+    _common.print_machine(machine)
     rng = np.random.default_rng(1)
     small = [tf.constant(rng.normal(0, 4, 4096).astype(np.float32)) for _ in range(2)]
     check_agreement(small[0], tf.constant(FIXED_BETA), small[1])
@@ -586,58 +526,12 @@ def main():
     results = {}
     for size_key, size in sizes.items():
         results[size_key] = measure(size, repetitions[size_key])
-    verdicts = evaluate_targets(results)
+    targets = evaluate_targets(results)
     extra = {
         "eager_dispatch_1k": eager_dispatch(3 if args.quick else 50),
         "sequence_lengths_first_pass": sequence_lengths(),
         "other_backends": other_backends(sizes, repetitions),
     }
-    print(
-        json.dumps({k: v for k, v in extra.items() if k != "other_backends"}, indent=1)
-    )
-
-    print()
-    header = (
-        ["size", "mode"]
-        + [f"{n} ms" for n in CANDIDATES]
-        + ["ours/builtin", "naive/ours", "ours/copy"]
-    )
-    rows = []
-    for size_key, by_mode in results.items():
-        for mode, entry in by_mode.items():
-            rows.append(
-                [size_key, mode]
-                + [f"{entry['times'][n]['median_s'] * 1e3:.2f}" for n in CANDIDATES]
-                + [
-                    f"{entry['ratios'][r]['ratio']:.2f}"
-                    for r in ("ours / builtin", "naive / ours", "ours / copy")
-                ]
-            )
-    _common.print_table(header, rows)
-    print()
-    for name, verdict in verdicts.items():
-        print(
-            f"target {name}: {verdict['ratio_name']} = {verdict['measured']:.2f} "
-            f"(target {verdict['target']}): {'met' if verdict['met'] else 'NOT met'}"
-        )
-    print()
-    print(
-        "graph structure (tf.function: TF ops outside XLA, XLA launches, TF "
-        "ops compiled inside them, their XLA kernels; jit: XLA entry kernels, "
-        "materialized intermediates, exp/log/log1p/divide):"
-    )
-    for name, s in structure.items():
-        t = s["xla_transcendental_and_divide"]
-        print(
-            f"  {name:<9} tf ops={s['tf_graph_ops_outside_xla']:<3} "
-            f"launches={s['tf_graph_xla_launches']} "
-            f"compiled ops={s['tf_graph_ops_inside_xla']:<4} "
-            f"cluster kernels={s['tf_graph_xla_kernels']} | jit kernels="
-            f"{s['xla_entry_kernels']:<3} materialized="
-            f"{s['xla_materialized_full_size_arrays']:<3} exp={t['exponential']} "
-            f"log={t['log']} "
-            f"log1p={t['log-plus-one']} div={t['divide']}"
-        )
 
     payload = {
         "benchmark": "bench_ops",
@@ -649,29 +543,18 @@ def main():
         "fixed_beta": FIXED_BETA,
         "repetitions": repetitions,
         "sizes": sizes,
-        "candidate_descriptions": {
-            "builtin": "tf.nn.softplus(B*x)/B, B a Python constant; grad wrt x only",
-            "naive": "tf.nn.softplus(b*x)/b, b a tensor; autodiff grad wrt x and b",
-            "ours": "keras_softplus.ops.softplus(x, b); fused grad wrt x and b",
-            "ours_fixed": "keras_softplus.ops.softplus(x, B), B a Python float; "
-            "grad wrt x",
-            "ours_dx": "diagnostic: ours with grad wrt x only",
-            "copy": "x*2 with its gradient dy*2 (same 4 arrays moved as a fused "
-            "fwd+bwd)",
-            "copy_fwd": "diagnostic: x*2 forward only (2 arrays moved)",
-        },
+        "candidate_descriptions": DESCRIPTIONS,
         "timing": "median of per-round ratios; candidates interleaved round-robin "
         "in one process; each round calls every candidate once",
         "results": results,
-        "targets": verdicts,
+        "targets": targets,
         "structure": structure,
         "extra": extra,
     }
-    out = _common.results_dir(args.quick)
-    _common.write_json(os.path.join(out, args.output), payload)
-    if args.output == "ops.json":
-        _common.append_history(args.quick, "bench_ops", payload["targets"], machine)
-        _common.regenerate_summary(args.quick)
+    print("\n".join(make_summary.ops_section(payload)))
+    _common.write_json(
+        os.path.join(_common.results_dir(args.quick), args.output), payload
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ Figures:
 The error data are the per-x errors of the benchmarks' accuracy report
 (`benchmarks/results/accuracy_errors.npz`, written by
 `benchmarks/accuracy_report.py`) when that file exists; otherwise this script
-computes the same data itself with `tests/mp_reference.py` (a minute more).
+computes the same data itself with `keras_softplus.reference`, the
+50-digit mpmath reference (a minute more).
 
 Table:
     snippets/constants.md: the per-dtype kernel constants, from
@@ -30,18 +31,14 @@ Table:
 """
 
 import importlib.util
-import json
 import os
-import sys
 import time
 
 DOCS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(DOCS_DIR)
 IMG_DIR = os.path.join(DOCS_DIR, "img")
 SNIPPETS_DIR = os.path.join(DOCS_DIR, "snippets")
-ACCURACY_DATA = os.path.join(
-    REPO_ROOT, "benchmarks", "results", "accuracy_errors.npz"
-)
+ACCURACY_DATA = os.path.join(REPO_ROOT, "benchmarks", "results", "accuracy_errors.npz")
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 5.0, 20.0)
 # The beta of the error plots: one where the naive composition fails in the
@@ -112,7 +109,6 @@ def constants_table():
 
 def _import_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, REPO_ROOT)
     import tensorflow as tf
 
     import keras_softplus
@@ -163,7 +159,7 @@ def _key(dtype, beta, method, quantity):
 
 
 def compute_error_data():
-    """Per-x ulp errors, computed here with `tests/mp_reference.py`.
+    """Per-x ulp errors, computed here with `keras_softplus.reference`.
 
     The fallback when the accuracy report's data file is absent. Returns a
     dict with the keys of that file (`x__<dtype>`, and
@@ -172,8 +168,7 @@ def compute_error_data():
     """
     import numpy as np
 
-    sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-    import mp_reference
+    from keras_softplus import reference as mp_reference
 
     data = {}
     for dtype in DTYPES:
@@ -183,7 +178,9 @@ def compute_error_data():
         exact = [mp_reference.softplus_and_partials(float(v), beta) for v in x]
         for method, fn in (("ours", _ours), ("naive", _naive)):
             computed = _value_and_partials(fn, x, beta, dtype)
-            for column, (quantity, approx) in enumerate(zip(QUANTITIES, computed)):
+            for column, (quantity, approx) in enumerate(
+                zip(QUANTITIES, computed, strict=False)
+            ):
                 reference = [row[column] for row in exact]
                 data[_key(dtype, ERROR_BETA, method, quantity)] = (
                     mp_reference.ulp_errors(approx, reference, np.dtype(dtype))
@@ -200,7 +197,10 @@ def load_error_data():
         with np.load(ACCURACY_DATA) as archive:
             data = {key: archive[key] for key in archive.files}
         return data, os.path.relpath(ACCURACY_DATA, REPO_ROOT)
-    return compute_error_data(), "computed by docs/make_plots.py (tests/mp_reference.py)"
+    return (
+        compute_error_data(),
+        "computed by docs/make_plots.py (keras_softplus.reference)",
+    )
 
 
 def log1p_errors():
@@ -209,14 +209,14 @@ def log1p_errors():
     import numpy as np
 
     tf, _ = _import_tf()
-    sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-    import mp_reference
-    from keras_softplus.ops import _constants, tf_kernels
+    from keras_softplus import reference as mp_reference
+    from keras_softplus.ops import _constants
+    from keras_softplus.ops import _kernel
 
     e = np.linspace(0.0, 1.0, 4001, dtype="float32")[1:]
     exact = [mpmath.log1p(mpmath.mpf(float(v))) for v in e]
     library = tf.math.log1p(tf.constant(e)).numpy()
-    lead, tail = tf_kernels._log1p_unit(
+    lead, tail = _kernel._log1p_unit(
         tf.constant(e), _constants.constants_for("float32")
     )
     series = (lead + tail).numpy()
@@ -271,13 +271,27 @@ def plot_family():
     _, keras_softplus = _import_tf()
     x = np.linspace(-4, 4, 801, dtype="float32")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for beta, color in zip(BETAS, _beta_colors(plt)):
-        left.plot(x, keras_softplus.ops.softplus(x, beta).numpy(), color=color, label=f"β = {beta:g}")
-        right.plot(x, keras_softplus.ops.softminus(x, beta).numpy(), color=color, label=f"β = {beta:g}")
+    for beta, color in zip(BETAS, _beta_colors(plt), strict=False):
+        left.plot(
+            x,
+            keras_softplus.ops.softplus(x, beta).numpy(),
+            color=color,
+            label=f"β = {beta:g}",
+        )
+        right.plot(
+            x,
+            keras_softplus.ops.softminus(x, beta).numpy(),
+            color=color,
+            label=f"β = {beta:g}",
+        )
     left.plot(x, np.maximum(x, 0), "k--", lw=1, label="ReLU (β → ∞)")
     right.plot(x, np.minimum(x, 0), "k--", lw=1, label="min(x, 0)")
-    left.set(title="softplus(x, β) = log(1 + exp(βx)) / β", xlabel="x", ylim=(-0.5, 4.5))
-    right.set(title="softminus(x, β) = x − softplus(x, β)", xlabel="x", ylim=(-4.5, 0.5))
+    left.set(
+        title="softplus(x, β) = log(1 + exp(βx)) / β", xlabel="x", ylim=(-0.5, 4.5)
+    )
+    right.set(
+        title="softminus(x, β) = x − softplus(x, β)", xlabel="x", ylim=(-4.5, 0.5)
+    )
     left.legend(loc="upper left")
     right.legend(loc="lower right")
     return _save(fig, "family.png")
@@ -289,7 +303,7 @@ def plot_derivatives():
     plt = _pyplot()
     x = np.linspace(-4, 4, 801, dtype="float64")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for beta, color in zip(BETAS, _beta_colors(plt)):
+    for beta, color in zip(BETAS, _beta_colors(plt), strict=False):
         _, d_x, d_beta = _value_and_partials(_ours, x, beta, "float64")
         left.plot(x, d_x, color=color, label=f"β = {beta:g}")
         right.plot(x, -d_beta, color=color, label=f"β = {beta:g}")
@@ -341,7 +355,9 @@ def plot_errors(data, source, dtype):
         for column, (side, selected) in enumerate((("x < 0", x < 0), ("x > 0", x > 0))):
             ax = axes[row][column]
             for method in ("naive", "ours"):
-                ulp = np.asarray(data[_key(dtype, ERROR_BETA, method, quantity)], "float64")
+                ulp = np.asarray(
+                    data[_key(dtype, ERROR_BETA, method, quantity)], "float64"
+                )
                 # 0 (exact) at the bottom, inf (NaN/overflow) at the top.
                 ulp = np.clip(np.nan_to_num(ulp, posinf=ceiling), floor, ceiling)
                 ax.plot(
@@ -352,7 +368,9 @@ def plot_errors(data, source, dtype):
                     color=colors[method],
                     label=labels[method],
                 )
-            ax.axhline(bounds[quantity], color="k", ls="--", lw=0.8, label="documented bound")
+            ax.axhline(
+                bounds[quantity], color="k", ls="--", lw=0.8, label="documented bound"
+            )
             ax.set_xscale("log")
             ax.set_yscale("function", functions=(_compress, _expand))
             ax.set_ylim(floor / 1.5, ceiling * 10)
@@ -391,9 +409,27 @@ def plot_log1p():
     plt = _pyplot()
     e, library, series = log1p_errors()
     fig, ax = plt.subplots(figsize=(9, 3))
-    ax.plot(e, library, ".", ms=1.5, color="tab:red", label=f"tf.math.log1p, float32 (max {np.max(library):.2f} ulp)")
-    ax.plot(e, series, ".", ms=1.5, color="tab:blue", label=f"kernel series lead + tail, float32 (max {np.max(series):.2f} ulp)")
-    ax.set(title="log1p(e) on [0, 1], against 50-digit mpmath", xlabel="e", ylabel="error (ulp)")
+    ax.plot(
+        e,
+        library,
+        ".",
+        ms=1.5,
+        color="tab:red",
+        label=f"tf.math.log1p, float32 (max {np.max(library):.2f} ulp)",
+    )
+    ax.plot(
+        e,
+        series,
+        ".",
+        ms=1.5,
+        color="tab:blue",
+        label=f"kernel series lead + tail, float32 (max {np.max(series):.2f} ulp)",
+    )
+    ax.set(
+        title="log1p(e) on [0, 1], against 50-digit mpmath",
+        xlabel="e",
+        ylabel="error (ulp)",
+    )
     ax.legend(loc="upper right", markerscale=6)
     return _save(fig, "log1p.png")
 

@@ -21,7 +21,6 @@ import sys
 
 import input_grids
 import ml_dtypes
-import mp_reference
 import numpy as np
 import pytest
 
@@ -686,6 +685,9 @@ def test_extreme_and_infinite_inputs_match_tensorflow_without_nan(
     "worker_results, dtype, mode", case_params(FULL), indirect=["worker_results"]
 )
 def test_keras_path_accuracy_against_mpmath_within_ulp(worker_results, dtype, mode):
+    # Imported here: this module imports no Keras or TensorFlow at import time.
+    from keras_softplus import reference as mp_reference
+
     _, _, arrays, _ = worker_results
     x, beta = inputs("grid", dtype)
     references = [

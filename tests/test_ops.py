@@ -4,7 +4,6 @@ import fractions
 import re
 
 import ml_dtypes
-import mp_reference
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,6 +15,7 @@ from input_grids import accuracy_grid
 from input_grids import extreme_magnitudes
 
 from keras_softplus import ops
+from keras_softplus import reference as mp_reference
 from keras_softplus.ops import _kernel
 from keras_softplus.ops._constants import constants_for
 

@@ -1,4 +1,11 @@
-"""50-digit mpmath references for the softplus family, and ulp errors."""
+"""The 50-digit mpmath reference for the softplus family, and ulp errors.
+
+The tests, the benchmarks (`benchmarks/accuracy_report.py`) and the docs
+plots (`docs/make_plots.py`) measure the ops against this one module:
+`from keras_softplus import reference`. The package itself never imports it.
+It imports mpmath, which is not a runtime dependency of the package: it comes
+with the `test` and `docs` extras (`pip install keras-softplus[test]`).
+"""
 
 import functools
 
