@@ -81,9 +81,10 @@ def sum_to_shape(grad, like):
 # Eager TensorFlow tensors of at least this many elements run as the
 # bucketed XLA launch ("graph"): there each op of the compact eager form is a
 # pass over memory that costs more than the launch (measured: 16M float32
-# elements 5x the built-in eagerly, under 1.5x bucketed), while smaller ones
-# are dominated by dispatch and compile nothing.
-_EAGER_BUCKETED_SIZE = 2**16
+# elements 5x the built-in eagerly, 1.1x bucketed). Smaller ones keep the
+# compact form and compile nothing: the compilation of a new size bucket
+# (tens of ms) would dominate a first pass over varying shapes.
+_EAGER_BUCKETED_SIZE = 2**19
 
 
 def execution(*tensors):
