@@ -6,12 +6,13 @@ import sys
 import textwrap
 
 
-def run_python(code, timeout=300):
+def run_python(code, timeout=300, **variables):
     """Runs `code` with this interpreter in a new process; returns stdout.
 
+    `variables` are set in the child's environment (`KERAS_BACKEND="jax"`).
     Fails the calling test with the child's stderr when the child fails.
     """
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **variables)
     completed = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -20,6 +21,6 @@ def run_python(code, timeout=300):
         env=environment,
     )
     if completed.returncode != 0:
-        code, stderr = completed.returncode, completed.stderr[-4000:]
+        code, stderr = completed.returncode, completed.stderr[-6000:]
         raise AssertionError(f"child process failed ({code}):\n{stderr}")
     return completed.stdout

@@ -16,13 +16,13 @@ import functools
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 
 import input_grids
 import ml_dtypes
 import numpy as np
 import pytest
+from fresh_process import run_python
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BETAS = [0.05, 0.3, 1.0, 7.0, 50.0]
@@ -530,28 +530,13 @@ def worker(run_name, out_dir):
 def run_worker(run_name, out_dir):
     """Runs `worker(run_name)` in a fresh interpreter with its backend."""
     run = RUNS[run_name]
-    environment = dict(
-        os.environ,
+    run_python(
+        f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import test_backends; "
+        f"test_backends.worker({run_name!r}, {str(out_dir)!r})",
+        timeout=600,
         KERAS_BACKEND=run["backend"],
-        TF_CPP_MIN_LOG_LEVEL="3",
         **run["env"],
     )
-    code = (
-        f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import test_backends; "
-        f"test_backends.worker({run_name!r}, {str(out_dir)!r})"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environment,
-    )
-    if completed.returncode != 0:
-        raise AssertionError(
-            f"{run_name} worker failed ({completed.returncode}):\n"
-            f"{completed.stderr[-6000:]}"
-        )
     with np.load(os.path.join(out_dir, "arrays.npz")) as data:
         arrays = dict(data)
     with open(os.path.join(out_dir, "meta.json")) as file:

@@ -13,11 +13,10 @@ import it, do not either.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from fresh_process import run_python
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("jax", "torch")
@@ -104,24 +103,12 @@ def worker(out_dir):
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend_results(request, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp(request.param)
-    environment = dict(
-        os.environ, KERAS_BACKEND=request.param, TF_CPP_MIN_LOG_LEVEL="3"
-    )
-    code = (
+    run_python(
         f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import test_backends_heads; "
-        f"test_backends_heads.worker({str(out_dir)!r})"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
+        f"test_backends_heads.worker({str(out_dir)!r})",
         timeout=600,
-        env=environment,
+        KERAS_BACKEND=request.param,
     )
-    if completed.returncode != 0:
-        raise AssertionError(
-            f"{request.param} worker failed:\n{completed.stderr[-6000:]}"
-        )
     with open(os.path.join(out_dir, "results.json")) as file:
         return json.load(file)
 
