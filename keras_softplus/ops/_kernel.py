@@ -317,7 +317,10 @@ def _evaluate(function, x, beta):
       tensors, as one XLA launch per size bucket (its ~30 elementwise ops
       would otherwise be ~30 passes over memory);
     - eagerly, without XLA (no compilation per shape): float32 in the
-      compact float64 form of `_COMPACT`, from one dispatch on TensorFlow.
+      compact float64 form of `_COMPACT`, op by op (its handful of ops
+      dispatch faster than a `tf.function` call: 1k elements fwd+bwd 1.7 ms
+      against 3.0 ms); other dtypes run the full form from one dispatch on
+      TensorFlow.
     """
     execution = _backend.execution(x, beta)
     if execution == "graph":
@@ -326,7 +329,7 @@ def _evaluate(function, x, beta):
         return function(x, beta)
     wide = _backend.wide_dtype(keras.backend.standardize_dtype(x.dtype))
     if wide:
-        return _backend.eager_graph(_COMPACT[function])(x, beta, wide)
+        return _COMPACT[function](x, beta, wide)
     return _backend.eager_graph(function)(x, beta)
 
 
