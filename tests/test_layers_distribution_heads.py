@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from fresh_process import run_python
 from layer_contract import check_layer_contract
+from layer_inputs import rng_normal
 
 import keras_softplus
 from keras_softplus.distributions import split_normal_params
@@ -26,10 +27,6 @@ from keras_softplus.ops.negative_binomial import split_negative_binomial_params
 from keras_softplus.ops.poisson import split_poisson_params
 from keras_softplus.ops.student_t import split_student_t_params
 from keras_softplus.ops.student_t import student_t_stddev
-
-
-def rng_normal(shape, seed=0, scale=1.0):
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
 
 
 def normal_targets(batch_size):

@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from layer_contract import check_layer_contract
+from layer_inputs import rng_normal
+from layer_inputs import softplus64
 
 from keras_softplus.layers import BetaSoftplus
 from keras_softplus.layers import PositiveHead
-
-
-def softplus64(x, beta=1.0):
-    return np.logaddexp(0.0, beta * np.asarray(x, np.float64)) / beta
-
-
-def rng_normal(shape, seed=0, scale=1.0):
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
 
 
 @pytest.mark.parametrize(
