@@ -6,19 +6,21 @@ import sys
 import textwrap
 
 
-def run_python(code, timeout=300, **variables):
+def run_python(code, *args, timeout=300, cwd=None, **variables):
     """Runs `code` with this interpreter in a new process; returns stdout.
 
-    `variables` are set in the child's environment (`KERAS_BACKEND="jax"`).
+    `args` become the child's `sys.argv[1:]`, `cwd` its working folder, and
+    `variables` are set in its environment (`KERAS_BACKEND="jax"`).
     Fails the calling test with the child's stderr when the child fails.
     """
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **variables)
     completed = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=environment,
+        cwd=cwd,
     )
     if completed.returncode != 0:
         code, stderr = completed.returncode, completed.stderr[-6000:]

@@ -6,16 +6,13 @@ process (registered classes, imported modules) helps them.
 """
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
-import textwrap
 import zipfile
 
 import keras
 import numpy as np
 import pytest
+from fresh_process import run_python
 
 import keras_softplus
 from keras_softplus import metrics
@@ -94,17 +91,9 @@ print(json.dumps(info))
 
 
 def run_fresh(script, directory):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), str(directory)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=directory,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    """Runs `script` on `directory` in a fresh process; its last line, JSON."""
+    output = run_python(script, directory, cwd=directory)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def build_model():
