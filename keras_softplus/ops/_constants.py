@@ -29,6 +29,10 @@ class KernelConstants:
             where the deep tail starts, so `log1p(e) == e` and
             `e / (1 + e) == e` hold for it to 1/64 ulp. Being an integer
             below `|z|`, `tail_shift - |z|` is exact.
+        log1p_terms: coefficients `1/(2k+1)`, k = 1..K, of the series
+            `log1p(e) = 2*atanh(t) = 2t * (1 + t**2/3 + t**4/5 + ...)`
+            with `t = e/(2+e) <= 1/3`; K is the smallest order whose
+            truncation error `(1/9)**(K+1) / (2K+3)` is below `eps/4`.
         inverse_large: `-log(eps)`. Above it `softplus_inverse(y) == y` to
             rounding and `expm1` would soon overflow.
     """
@@ -44,6 +48,10 @@ class KernelConstants:
         self.deep_tail = -math.log(16 * self.tiny / self.eps)
         self.tail_shift = float(math.floor(math.log(self.eps**2 / (512 * self.tiny))))
         self.unshift = math.exp(-self.tail_shift)
+        order = 1
+        while (1.0 / 9.0) ** (order + 1) / (2 * order + 3) >= self.eps / 4:
+            order += 1
+        self.log1p_terms = [1.0 / (2 * k + 1) for k in range(1, order + 1)]
         self.inverse_large = -math.log(self.eps)
 
 

@@ -112,6 +112,28 @@ def _wide_product(a, b, wide):
     return hi, kops.where(kops.isfinite(lo), lo, kops.zeros_like(lo))
 
 
+def _log1p_unit(e, consts):
+    """`log1p(e)` for `0 <= e <= 1` as an unevaluated sum `lead + tail`.
+
+    Formula: `log1p(e) = 2*atanh(t) = 2t + 2t * sum_k t**(2k)/(2k+1)`,
+    `t = e/(2+e)` in [0, 1/3]; the number of terms (`log1p_terms`) is the
+    smallest whose truncation error is below eps/4. `lead = 2t` is added
+    last, by the caller, so the polynomial's rounding is damped by
+    `t**2/3 <= 1/27`. The rounding error `dl` of `2+e` (exact by Fast2Sum,
+    as 2 >= e) is fed back as `-2t*dl/(2+e)`. Backends' own `log1p` differ
+    by a few ulp; the series gives every backend the same accuracy.
+    """
+    denominator = 2.0 + e
+    denominator_error = e - (denominator - 2.0)
+    t = e / denominator
+    t_squared = t * t
+    series = kops.zeros_like(t)
+    for coefficient in reversed(consts.log1p_terms):
+        series = (series + coefficient) * t_squared
+    lead = 2.0 * t
+    return lead, lead * (series - denominator_error / denominator)
+
+
 class _Pieces:
     """Shared intermediates of the value and both derivatives.
 
@@ -125,6 +147,8 @@ class _Pieces:
             keeps them normal.
         q: `sigmoid(-a) = e/(1+e)` (shifted in the deep tail).
         p: `sigmoid(a) = 1/(1+e)`.
+        log1p_lead, log1p_tail: `log1p(e) = log1p_lead + log1p_tail`, the
+            tail much smaller.
         log1p_e: `log1p(e)`.
     """
 
@@ -143,9 +167,7 @@ class _Pieces:
         # sign(0) = 0, which the second derivatives (autodiff of the
         # first) need.
         magnitude = kops.where(self.negative, -self.z_hi, self.z_hi)
-        # One `minimum`, not a compare and a select: XLA:CPU then
-        # recomputes `a` in each fusion instead of storing it.
-        self.a = kops.clip(magnitude, 0.0, consts.max)
+        self.a = kops.where(magnitude > consts.max, zero + consts.max, magnitude)
         # Deep tail, a > deep_tail = -log(16 * tiny / eps): the first-order
         # corrections (relative size eps) of exp(-a) would fall below the
         # smallest normal and be flushed to zero (XLA:CPU flushes
@@ -158,13 +180,11 @@ class _Pieces:
         shift = kops.where(deep, zero + consts.tail_shift, zero)
         self.unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
         e = kops.exp(-(self.a - shift) if distinct else shift - self.a)
-        # The backend's log1p (XLA's: within 1.5 ulp on [0, 1], see
-        # docs/math.md). A series written here in elementwise ops made
-        # XLA:CPU store e and 1/(1+e) to memory and read them back.
+        self.log1p_lead, self.log1p_tail = _log1p_unit(e, consts)
+        self.log1p_e = self.log1p_lead + self.log1p_tail
         one_plus_e = 1.0 + e
         self.q = e / one_plus_e
         self.p = 1.0 / one_plus_e
-        self.log1p_e = kops.log1p(e)
 
     def finish(self, value):
         """Undoes the deep-tail shift."""
@@ -181,9 +201,10 @@ def _value(x, beta):
     positive = pieces.x + pieces.finish(pieces.log1p_e / pieces.beta)
     # z < 0: softplus(z_hi + z_lo) = log1p(e) + sigmoid(z_hi) * z_lo, the
     # first-order correction for the rounding of beta*x (second order is
-    # below eps**2 * |z|**2). Dividing by beta before unshifting keeps the
+    # below eps**2 * |z|**2), added to the small tail of log1p before the
+    # lead, saving a rounding. Dividing by beta before unshifting keeps the
     # intermediate normal.
-    softplus_negative = pieces.log1p_e + pieces.q * pieces.z_lo
+    softplus_negative = pieces.log1p_lead + (pieces.log1p_tail + pieces.q * pieces.z_lo)
     negative = pieces.finish(softplus_negative / pieces.beta)
     return kops.where(pieces.negative, negative, positive)
 
