@@ -99,7 +99,8 @@ def execution(*tensors):
         from tensorflow.python.ops import control_flow_util
 
         if tf.executing_eagerly():
-            size = max(int(tf.size(t)) for t in tensors)
+            # Eager shapes are known: no op (and no host copy) is run.
+            size = max(t.shape.num_elements() for t in tensors)
             return "graph" if size >= _EAGER_BUCKETED_SIZE else "eager"
         graph = tf.compat.v1.get_default_graph()
         return (

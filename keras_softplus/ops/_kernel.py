@@ -273,13 +273,9 @@ def _dbeta(x, beta):
 
 
 def _compact(x, beta, wide):
-    """`(beta, z, a)` in the wide dtype, for `_COMPACT` below."""
+    """`(beta, beta*x)` in the wide dtype, for `_COMPACT` below."""
     x, beta = kops.cast(x, wide), kops.cast(beta, wide)
-    z = beta * x
-    magnitude = kops.abs(z)
-    max_value = constants_for(wide).max
-    a = kops.where(magnitude > max_value, kops.zeros_like(z) + max_value, magnitude)
-    return beta, z, a
+    return beta, beta * x
 
 
 # The same quantities as `_value`, `_sigmoid` and `_dbeta`, for float32 run
@@ -289,19 +285,24 @@ def _compact(x, beta, wide):
 # instead of the ~30 elementwise ops that a compiler would fuse. d/dbeta
 # keeps the cancellation-free g = -(a*sigmoid(-a) + softplus(-a)).
 def _value_compact(x, beta, wide):
-    beta_wide, z, _ = _compact(x, beta, wide)
+    beta_wide, z = _compact(x, beta, wide)
     return kops.cast(kops.softplus(z) / beta_wide, x.dtype)
 
 
 def _sigmoid_compact(x, beta, wide):
     # exp(-softplus(-z)): its derivative, sigmoid(z) * sigmoid(-z), is a
     # product (the backend's sigmoid gradient s*(1-s) cancels for z > 37).
-    _, z, _ = _compact(x, beta, wide)
+    _, z = _compact(x, beta, wide)
     return kops.cast(kops.exp(-kops.softplus(-z)), x.dtype)
 
 
 def _dbeta_compact(x, beta, wide):
-    beta_wide, _, a = _compact(x, beta, wide)
+    beta_wide, z = _compact(x, beta, wide)
+    # |z| clipped to the wide dtype's max (only an infinite x reaches it),
+    # so that a * sigmoid(-a) is 0, not inf * 0, there.
+    max_value = constants_for(wide).max
+    magnitude = kops.abs(z)
+    a = kops.where(magnitude > max_value, kops.zeros_like(z) + max_value, magnitude)
     g = -(a * kops.sigmoid(-a) + kops.softplus(-a))
     return kops.cast(g / beta_wide / beta_wide, x.dtype)
 
