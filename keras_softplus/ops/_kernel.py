@@ -46,13 +46,13 @@ def _split(a, consts):
     power = float(2**consts.split_bits)
     rescale = 2.0 * power
     zero = kops.zeros_like(a)
-    scale = kops.where(
-        kops.abs(a) > consts.max / rescale, zero + 1.0 / rescale, zero + 1.0
-    )
-    a_scaled = a * scale
+    large = kops.abs(a) > consts.max / rescale
+    # Multiplications by powers of two (exact), not divisions (slow).
+    a_scaled = a * kops.where(large, zero + 1.0 / rescale, zero + 1.0)
     c = a_scaled * power + a_scaled
     hi = c - (c - a_scaled)
-    return hi / scale, (a_scaled - hi) / scale
+    unscale = kops.where(large, zero + rescale, zero + 1.0)
+    return hi * unscale, (a_scaled - hi) * unscale
 
 
 def _two_sum(u, v):
