@@ -434,6 +434,7 @@ import _common
 import keras, numpy as np
 from keras_softplus import ops
 backend, size, repetitions = keras.backend.backend(), {size}, {repetitions}
+compiled = {compiled}
 x = np.random.default_rng(0).normal(0, 4, size).astype("float32")
 x = keras.ops.convert_to_tensor(x)
 b = keras.ops.convert_to_tensor(np.float32({beta}))
@@ -454,6 +455,8 @@ if backend == "jax":
 else:
     import torch
     functions["builtin"] = (lambda u, c: torch.nn.functional.softplus(u, beta=B), (0,))
+    if compiled:
+        functions = {{n: (torch.compile(f), a) for n, (f, a) in functions.items()}}
     def make(f, argnums):
         def step():
             inputs = [t.detach().requires_grad_(i in argnums)
@@ -474,21 +477,23 @@ print(json.dumps({{
 
 def other_backends(sizes, repetitions):
     """`OTHER_BACKEND` above in a fresh process per backend and size: JAX
-    under `jax.jit`, PyTorch eager (fwd+bwd of float32 vectors)."""
+    under `jax.jit`, PyTorch eager and under `torch.compile` (fwd+bwd of
+    float32 vectors; compilation happens in the warm-up rounds)."""
     results = {}
-    for backend in ("jax", "torch"):
+    for backend in ("jax", "torch", "torch.compile"):
         for size_key, size in sizes.items():
             code = OTHER_BACKEND.format(
                 bench_dir=_common.BENCH_DIR,
                 size=size,
                 repetitions=repetitions[size_key],
                 beta=FIXED_BETA,
+                compiled=backend == "torch.compile",
             )
             completed = subprocess.run(
                 [sys.executable, "-c", code],
                 capture_output=True,
                 text=True,
-                env=dict(os.environ, KERAS_BACKEND=backend),
+                env=dict(os.environ, KERAS_BACKEND=backend.split(".")[0]),
                 timeout=1800,
             )
             results[f"{backend}@{size_key}"] = (

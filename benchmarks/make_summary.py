@@ -119,7 +119,8 @@ def ops_section(ops):
         )
     if rows:
         lines += [
-            "Other Keras backends (JAX: `jax.jit`; PyTorch: eager), fwd+bwd; "
+            "Other Keras backends (JAX: `jax.jit`; PyTorch: eager and "
+            "`torch.compile`), fwd+bwd; "
             "builtin = the backend's own softplus:",
             "",
             markdown_table(
