@@ -39,7 +39,8 @@ NUMPY_DTYPES = {
 # JAX stores float64 as float32 unless `jax_enable_x64` is set, so float64 on
 # JAX gets a run of its own. "jit" compiles the whole value-and-gradient
 # computation with XLA (fused, where an FMA contraction could happen);
-# "eager" runs op by op.
+# "compile" compiles the op with `torch.compile` (Inductor's generated C++,
+# forward and backward); "eager" runs op by op.
 RUNS = {
     "jax": {
         "backend": "jax",
@@ -66,6 +67,7 @@ RUNS = {
             ("float64", "eager"),
             ("float16", "eager"),
             ("bfloat16", "eager"),
+            ("float32", "compile"),
         ],
         "train": True,
     },
@@ -381,11 +383,19 @@ def _jax_partials(name, mode):
     return jax.jit(partials) if mode == "jit" else partials
 
 
+@functools.cache
+def _torch_compiled(name):
+    import torch
+
+    return torch.compile(op_functions()[name])
+
+
 def backend_partials(name, x, beta, dtype, mode):
     """`(value, d/dx, d/dbeta)` of an op, elementwise, as NumPy.
 
     On JAX by `jax.vjp` (all of it under `jax.jit` in "jit" mode); on
-    PyTorch by `torch.autograd.grad`.
+    PyTorch by `torch.autograd.grad` (of the `torch.compile`d op in
+    "compile" mode).
     """
     import keras
 
@@ -397,7 +407,8 @@ def backend_partials(name, x, beta, dtype, mode):
 
         x_tensor.requires_grad_(True)
         beta_tensor.requires_grad_(True)
-        y = op_functions()[name](x_tensor, beta_tensor)
+        function = _torch_compiled(name) if mode == "compile" else op_functions()[name]
+        y = function(x_tensor, beta_tensor)
         grads = torch.autograd.grad(y, (x_tensor, beta_tensor), torch.ones_like(y))
         results = (y.detach(), *grads)
     return [_to_numpy(r) for r in results]
@@ -459,6 +470,10 @@ def backend_two_product(a, b, dtype, mode):
         import jax
 
         compute = jax.jit(compute)
+    elif mode == "compile":
+        import torch
+
+        compute = torch.compile(compute)
     hi, lo = compute(keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b))
     return _to_numpy(hi), _to_numpy(lo)
 
@@ -693,8 +708,15 @@ def test_keras_path_accuracy_against_mpmath_within_ulp(worker_results, dtype, mo
     "worker_results, dtype, mode", case_params(ALL), indirect=["worker_results"]
 )
 def test_softplus_inverse_and_its_gradients_match_tensorflow(
-    worker_results, dtype, mode
+    worker_results, dtype, mode, request
 ):
+    if mode == "compile":
+        # Inductor's CPU vector code computes expm1(w) as exp(w) - 1 (torch
+        # 2.13): 0 instead of 2.5e-16 at w = 2.5e-16. Upstream:
+        # pytorch/pytorch#189803. Strict, so a fixed PyTorch shows up here.
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="expm1 under torch.compile")
+        )
     _, _, arrays, _ = worker_results
     y, beta = inputs("inverse", dtype)
     y = y.astype(np.float64)
