@@ -78,32 +78,34 @@ def sum_to_shape(grad, like):
     return tf.reshape(tf.reduce_sum(grad, axes), like_shape)
 
 
-# TensorFlow tensors of at least this many elements, eager or in a graph
-# that is not compiled, run as the bucketed XLA launch: there each op of the
-# short unfused form is a pass over memory that costs more than the launch
-# (measured eagerly: 16M float32 elements 5x the built-in, 1.1x bucketed).
-# Smaller ones run the short form and compile nothing: the compilation of a
-# new size bucket (tens of ms) would dominate a first pass over varying
-# shapes (60 sequence lengths in a `tf.function`: 60x Keras' softplus).
-_BUCKETED_SIZE = 2**19
+# Eager TensorFlow tensors of at least this many elements run as the
+# bucketed XLA launch ("graph"): there each op of the compact eager form is a
+# pass over memory that costs more than the launch (measured: 16M float32
+# elements 5x the built-in eagerly, 1.1x bucketed). Smaller ones keep the
+# compact form and compile nothing: the compilation of a new size bucket
+# (tens of ms) would dominate a first pass over varying shapes.
+_EAGER_BUCKETED_SIZE = 2**19
 
 
 def execution(*tensors):
     """How the kernel's ops will run: "fused" when the caller is compiled
     (a TensorFlow XLA context, JAX tracers, `torch.compile`), so that the
-    compiler fuses them; "tensorflow" in TensorFlow otherwise, eagerly or in
-    a graph (by size, see `by_size`); "eager" otherwise (one dispatch per
-    op)."""
+    compiler fuses them; "graph" in a TensorFlow graph that is not
+    compiled, and for large eager TensorFlow tensors (one XLA launch per
+    size bucket, see `bucketed`); "eager" otherwise (one dispatch per op)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
         from tensorflow.python.ops import control_flow_util
 
-        if not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(
-            tf.compat.v1.get_default_graph()
-        ):
-            return "fused"
-        return "tensorflow"
+        if tf.executing_eagerly():
+            # Eager shapes are known: no op (and no host copy) is run.
+            size = max(t.shape.num_elements() for t in tensors)
+            return "graph" if size >= _EAGER_BUCKETED_SIZE else "eager"
+        graph = tf.compat.v1.get_default_graph()
+        return (
+            "fused" if control_flow_util.GraphOrParentsInXlaContext(graph) else "graph"
+        )
     if backend == "jax":
         import jax
 
@@ -115,29 +117,14 @@ def execution(*tensors):
     return "fused" if torch.compiler.is_compiling() else "eager"
 
 
-def by_size(x, beta, large, small):
-    """`large()` for TensorFlow tensors of `_BUCKETED_SIZE` elements or
-    more, `small()` below: decided in Python where the broadcast size is
-    known (eagerly, static shapes), else by a `tf.cond` in the graph, which
-    runs only the branch taken (an XLA launch compiles on its first run)."""
-    import tensorflow as tf
-
-    static = tf.broadcast_static_shape(x.shape, beta.shape).num_elements()
-    if static is not None:
-        return large() if static >= _BUCKETED_SIZE else small()
-    size = tf.reduce_prod(tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(beta)))
-    return tf.cond(size >= _BUCKETED_SIZE, large, small)
-
-
 _GRAPHS = {}
 
 
 def eager_graph(function):
     """`function` as an uncompiled `tf.function` on TensorFlow (itself
     elsewhere): called eagerly, its ops run from one dispatch instead of
-    one Python dispatch each (in a graph, it is one call op). Traced once
-    per rank and dtype (shapes are relaxed after the first), never compiled
-    by XLA."""
+    one Python dispatch each. Traced once per rank and dtype (shapes are
+    relaxed after the first), never compiled by XLA."""
     if keras.backend.backend() != "tensorflow":
         return function
     if function not in _GRAPHS:
@@ -166,8 +153,8 @@ def bucket_size(size):
 
 
 def bucketed(function, x, beta):
-    """`function(x, beta)` (elementwise) on TensorFlow outside a compiled
-    caller, as one XLA launch on a 1-D buffer padded to a size bucket.
+    """`function(x, beta)` (elementwise) in a TensorFlow graph that is not
+    compiled, as one XLA launch on a 1-D buffer padded to a size bucket.
 
     XLA compiles once per input shape. Flattened and padded to the next of
     8 sizes per octave (at most 12.5% padding, at least 1024 elements),

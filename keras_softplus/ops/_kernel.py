@@ -314,30 +314,24 @@ def _evaluate(function, x, beta):
     """`function(x, beta)`, one of `_value`, `_sigmoid`, `_dbeta`, run the
     way that suits the caller (`_backend.execution`):
     - inline when the caller is compiled (XLA fuses it with the caller);
-    - on large TensorFlow tensors outside a compiled caller (eager, or an
-      uncompiled graph), as one XLA launch per size bucket (its ~30
-      elementwise ops would otherwise be ~30 passes over memory);
-    - otherwise without XLA (no compilation per shape): float32 in the
-      compact float64 form of `_COMPACT` (a handful of ops, dispatched
-      faster than a `tf.function` call: 1k elements fwd+bwd 1.7 ms against
-      3.0 ms eagerly), other dtypes the full form, from one dispatch on
+    - in an uncompiled TensorFlow graph, and eagerly on large TensorFlow
+      tensors, as one XLA launch per size bucket (its ~30 elementwise ops
+      would otherwise be ~30 passes over memory);
+    - eagerly, without XLA (no compilation per shape): float32 in the
+      compact float64 form of `_COMPACT`, op by op (its handful of ops
+      dispatch faster than a `tf.function` call: 1k elements fwd+bwd 1.7 ms
+      against 3.0 ms); other dtypes run the full form from one dispatch on
       TensorFlow.
     """
     execution = _backend.execution(x, beta)
+    if execution == "graph":
+        return _backend.bucketed(function, x, beta)
     if execution == "fused":
         return function(x, beta)
     wide = _backend.wide_dtype(keras.backend.standardize_dtype(x.dtype))
-
-    def unfused():
-        if wide:
-            return _COMPACT[function](x, beta, wide)
-        return _backend.eager_graph(function)(x, beta)
-
-    if execution == "eager":
-        return unfused()
-    return _backend.by_size(
-        x, beta, lambda: _backend.bucketed(function, x, beta), unfused
-    )
+    if wide:
+        return _COMPACT[function](x, beta, wide)
+    return _backend.eager_graph(function)(x, beta)
 
 
 def _forward_value(x, beta):
