@@ -712,7 +712,7 @@ def test_softplus_inverse_and_its_gradients_match_tensorflow(
 ):
     if mode == "compile":
         # Inductor's CPU vector code computes expm1(w) as exp(w) - 1 (torch
-        # 2.13): 0 instead of 2.5e-16 at w = 2.5e-16. Upstream:
+        # 2.13): 2.2e-16 instead of 2.5e-16 at w = 2.5e-16. Upstream:
         # pytorch/pytorch#189803. Strict, so a fixed PyTorch shows up here.
         request.applymarker(
             pytest.mark.xfail(strict=True, reason="expm1 under torch.compile")
