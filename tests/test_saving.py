@@ -24,6 +24,7 @@ from keras_softplus.layers import PositiveHead
 from keras_softplus.losses import NormalNLL
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "v0_1_0"
+FIXTURES_0_2_0 = FIXTURES.parent / "v0_2_0"
 
 REGISTERED_NAMES = {
     keras_softplus.BetaSoftplus: "keras_softplus>BetaSoftplus",
@@ -313,4 +314,65 @@ def test_models_saved_by_0_1_0_load_and_predict_the_same():
     ]
     # Same weights, same math: only float32 rounding differs.
     assert loaded["prediction_error"] <= 1e-6 * loaded["prediction_scale"]
+    np.testing.assert_allclose(loaded["evaluate"], loaded["saved_evaluate"], rtol=1e-5)
+
+
+V0_2_0_SCRIPT = """
+import json, sys
+import numpy as np
+import keras
+import keras_softplus
+
+directory = sys.argv[1]
+data = np.load(f"{directory}/data.npz")
+model = keras.saving.load_model(f"{directory}/model.keras", safe_mode=True)
+prediction = model.predict(data["x"], verbose=0)
+targets = {name[2:]: data[name] for name in data.files if name.startswith("y_")}
+print(json.dumps({
+    "layers": sorted(type(layer).__name__ for layer in model.layers),
+    "errors": {
+        name: float(np.max(np.abs(value - data[f"prediction_{name}"])))
+        for name, value in prediction.items()
+    },
+    "scales": {
+        name: float(np.max(np.abs(data[f"prediction_{name}"])))
+        for name in prediction
+    },
+    "evaluate": model.evaluate(data["x"], targets, verbose=0),
+    "saved_evaluate": data["evaluate"].tolist(),
+}))
+"""
+
+
+def test_models_saved_by_0_2_0_with_every_public_class_load_and_predict_the_same():
+    loaded = run_fresh(V0_2_0_SCRIPT, FIXTURES_0_2_0)
+    assert loaded["layers"] == sorted(
+        [
+            "InputLayer",
+            "Dense",
+            "Dense",
+            "BetaSoftplus",
+            "PositiveDense",
+            "BetaSoftplus",
+            "PositiveHead",
+            "Concatenate",
+            "NormalHead",
+            "StudentTHead",
+            "PoissonHead",
+            "NegativeBinomialHead",
+            "GammaHead",
+            "DistributionHead",
+        ]
+    )
+    assert set(loaded["errors"]) == {
+        "normal",
+        "student_t",
+        "poisson",
+        "negative_binomial",
+        "gamma",
+        "custom",
+    }
+    for name, error in loaded["errors"].items():
+        # Same weights, same math: only float32 rounding differs.
+        assert error <= 1e-6 * loaded["scales"][name], name
     np.testing.assert_allclose(loaded["evaluate"], loaded["saved_evaluate"], rtol=1e-5)
