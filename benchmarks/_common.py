@@ -3,7 +3,9 @@ timing helper (round-robin rounds, median of per-round ratios), results
 files and tables.
 
 The scripts in this folder import it as a sibling (`python
-benchmarks/<script>.py` puts this folder on `sys.path`).
+benchmarks/<script>.py` puts this folder on `sys.path`); it puts tests/ there
+too, so that the scripts share the tests' inputs (`input_grids`: BETAS,
+seeded inputs) and 50-digit reference (`mpmath_reference`).
 """
 
 import datetime
@@ -12,10 +14,12 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
+sys.path.append(os.path.join(REPO_ROOT, "tests"))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

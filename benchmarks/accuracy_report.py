@@ -11,7 +11,7 @@ reference uses the rounded inputs. Methods:
   builtin  tf.nn.softplus(B*x)/B with B a Python constant (beta fixed):
            value and d/dx only.
 
-float32/float64 errors are in ulps of the exact value (`keras_softplus.reference.
+float32/float64 errors are in ulps of the exact value (`tests/mpmath_reference.py.
 ulp_errors`: absolute errors below the smallest normal count as 0). float16
 and bfloat16 errors are in ulps of the correctly rounded result, measured
 from it (0 means correctly rounded). A NaN or infinity where the exact
@@ -37,14 +37,14 @@ import _common
 import make_summary
 import ml_dtypes
 import mpmath
+import mpmath_reference as mp_reference
 import numpy as np
 import tensorflow as tf
 from _common import format_ulp
+from input_grids import BETAS
 
 from keras_softplus import ops
-from keras_softplus import reference as mp_reference
 
-BETAS = [0.05, 0.3, 1.0, 7.0, 50.0]
 DTYPES = {
     "float16": np.float16,
     "bfloat16": ml_dtypes.bfloat16,
@@ -419,7 +419,7 @@ def main():
             "float32/float64": "|got - exact| / "
             "2**(floor(log2|exact|) - mantissa_bits); "
             "absolute errors below the smallest normal count as 0 "
-            "(keras_softplus.reference.ulp_errors)",
+            "(tests/mpmath_reference.py.ulp_errors)",
             "float16/bfloat16": "|got - correctly_rounded| in ulps of the correctly "
             "rounded result; 0 = correctly rounded",
             "non_finite": "NaN/inf where the exact result is finite counts as inf",

@@ -238,9 +238,9 @@ def _compiled_functions():
     """The package's jit-compiled tf.functions (those an uncompiled graph
     launches, one per size bucket) by Python name, to find the XLA programs
     that a `tf.function` graph calls."""
-    from keras_softplus.ops import _backend
+    from keras_softplus.ops import _execution
 
-    return {f.python_function.__name__: f for f in _backend._COMPILED.values()}
+    return {f.python_function.__name__: f for f in _execution.COMPILED.values()}
 
 
 def separate_clusters(graph, calls, size):

@@ -168,7 +168,7 @@ def compute_error_data():
     """
     import numpy as np
 
-    from keras_softplus import reference as mp_reference
+    from tests import mpmath_reference as mp_reference
 
     data = {}
     for dtype in DTYPES:
@@ -209,9 +209,9 @@ def log1p_errors():
     import numpy as np
 
     tf, _ = _import_tf()
-    from keras_softplus import reference as mp_reference
     from keras_softplus.ops import _constants
     from keras_softplus.ops import _kernel
+    from tests import mpmath_reference as mp_reference
 
     e = np.linspace(0.0, 1.0, 4001, dtype="float32")[1:]
     exact = [mpmath.log1p(mpmath.mpf(float(v))) for v in e]

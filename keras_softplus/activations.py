@@ -9,7 +9,7 @@ than 1, its beta kept in the layer's config.
 
 from keras_softplus import ops
 from keras_softplus._registration import register_public
-from keras_softplus._validation import real_number
+from keras_softplus.ops._validation import positive_number
 
 softplus = register_public(ops.softplus)
 
@@ -46,10 +46,7 @@ class FixedBetaSoftplus:
     """
 
     def __init__(self, beta=1.0):
-        beta_value = real_number(beta, "beta")
-        if beta_value <= 0:
-            raise ValueError(f"`beta` must be > 0. Received: beta={beta!r}")
-        self.beta = beta_value
+        self.beta = positive_number(beta, "beta")
 
     def __call__(self, x):
         return ops.softplus(x, self.beta)

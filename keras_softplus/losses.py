@@ -8,7 +8,7 @@ as Keras pairs `MeanSquaredError` with `mean_squared_error`. Written with
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus._validation import real_number
+from keras_softplus.ops._validation import real_number
 from keras_softplus.ops.gamma import gamma_nll
 from keras_softplus.ops.negative_binomial import negative_binomial_nll
 from keras_softplus.ops.normal import normal_nll

@@ -11,7 +11,7 @@ import functools
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus._validation import positive_integer
+from keras_softplus.ops._validation import positive_integer
 from keras_softplus.ops.gamma import gamma_nll
 from keras_softplus.ops.negative_binomial import negative_binomial_crps
 from keras_softplus.ops.negative_binomial import negative_binomial_nll

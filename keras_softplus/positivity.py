@@ -21,8 +21,9 @@ import numpy as np
 
 from keras_softplus import ops
 from keras_softplus._registration import register_public
-from keras_softplus._validation import real_number
-from keras_softplus._validation import representable
+from keras_softplus.ops._validation import positive_number
+from keras_softplus.ops._validation import real_number
+from keras_softplus.ops._validation import representable
 
 
 def positive_floor(dtype):
@@ -113,8 +114,7 @@ class SoftplusPositive:
             raise ValueError(
                 f"`min_value` must be >= 0. Received: min_value={min_value!r}"
             )
-        if beta_value <= 0:
-            raise ValueError(f"`beta` must be > 0. Received: beta={beta!r}")
+        positive_number(beta, "beta")
         self._min_value = min_value
         self._beta = beta_value
 

@@ -1,7 +1,17 @@
-"""Input grids shared by the accuracy tests of every backend."""
+"""Inputs shared by the tests and the benchmarks: the beta grid, seeded
+random inputs, and the accuracy grids of every backend."""
 
 import ml_dtypes
 import numpy as np
+
+# The betas of the accuracy tests and benchmarks: from blunt to sharp.
+BETAS = [0.05, 0.3, 1.0, 7.0, 50.0]
+
+
+def seeded_normal(shape, seed=0, scale=1.0, dtype="float32"):
+    """Normal samples times `scale`, in `dtype`, from a seeded generator."""
+    samples = np.random.default_rng(seed).normal(size=shape) * scale
+    return samples.astype(dtype)
 
 
 def accuracy_grid(points_per_sign=1500):

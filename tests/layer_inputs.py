@@ -1,6 +1,7 @@
 """Random float32 inputs and the float64 softplus reference of the layer tests."""
 
 import numpy as np
+from input_grids import seeded_normal
 
 
 def softplus64(x, beta=1.0):
@@ -10,4 +11,4 @@ def softplus64(x, beta=1.0):
 
 def rng_normal(shape, seed=0, scale=1.0):
     """Normal samples times `scale`, float32, from a seeded generator."""
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
+    return seeded_normal(shape, seed, scale)

@@ -1,11 +1,11 @@
-"""Tests of `keras_softplus._validation`, the shared argument checks."""
+"""Tests of `keras_softplus.ops._validation`, the shared argument checks."""
 
 import numpy as np
 import pytest
 
-from keras_softplus._validation import positive_integer
-from keras_softplus._validation import real_number
-from keras_softplus._validation import representable
+from keras_softplus.ops._validation import positive_integer
+from keras_softplus.ops._validation import real_number
+from keras_softplus.ops._validation import representable
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import keras
 
 from keras_softplus import ops
 from keras_softplus._registration import register_public
-from keras_softplus._validation import real_number
-from keras_softplus._validation import representable
+from keras_softplus.ops._validation import positive_number
+from keras_softplus.ops._validation import representable
 from keras_softplus.positivity import PositiveSpaceRegularizer
 from keras_softplus.positivity import SoftplusPositive
 from keras_softplus.positivity import positive_floor
@@ -67,12 +67,12 @@ class BetaSoftplus(keras.layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
         floor = positive_floor(self.variable_dtype)
-        beta_value = real_number(beta, "beta")
-        if beta_value <= floor:
-            raise ValueError(
-                f"`beta` must be > 0 (and above the floor {floor:g} of "
-                f"{self.variable_dtype}). Received: beta={beta!r}"
-            )
+        beta_value = positive_number(
+            beta,
+            "beta",
+            floor,
+            f" (and above the floor {floor:g} of {self.variable_dtype})",
+        )
         representable(beta_value, "beta", self.variable_dtype)
         self.initial_beta = beta_value
         self.learn_beta = bool(learn_beta)

@@ -14,11 +14,11 @@ import dataclasses
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus._validation import positive_integer
-from keras_softplus._validation import real_number
-from keras_softplus._validation import representable
 from keras_softplus.layers.positive_dense import DENSE_OPTION_MODULES
 from keras_softplus.layers.positive_head import PositiveHead
+from keras_softplus.ops._validation import positive_integer
+from keras_softplus.ops._validation import real_number
+from keras_softplus.ops._validation import representable
 from keras_softplus.positivity import positive_floor
 
 

@@ -3,7 +3,7 @@
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus._validation import positive_integer
+from keras_softplus.ops._validation import positive_integer
 from keras_softplus.positivity import PositiveSpaceInitializer
 from keras_softplus.positivity import PositiveSpaceRegularizer
 from keras_softplus.positivity import SoftplusPositive

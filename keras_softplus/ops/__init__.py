@@ -1,185 +1,27 @@
-"""The beta-softplus family: `softplus`, `softplus_inverse`, `softminus`.
+"""The package's numerics: the beta-softplus family and the distributions.
 
-These are the package's only numerics; layers, constraints and losses call
-them. Each public function validates its arguments, computes float16 and
-bfloat16 in float32, and hands tensors of one working dtype to the kernel of
-`_kernel`, one algorithm written with `keras.ops` for every backend (its
-backend-specific parts are in `_backend`). The validation here is
-backend-neutral (`keras.ops` and NumPy), so every backend raises the same
-errors.
+The beta-softplus family is here: `softplus`, `softplus_inverse`,
+`softminus`, `softminus_inverse`. Each validates its arguments
+(`_validation.prepare`: float16 and bfloat16 are computed in float32) and
+hands tensors of one working dtype to `_execution`, which decides how the
+kernel's formulas (`_kernel`) run. The distribution heads' math is in one
+module per family (`normal`, `student_t`, `poisson`, `negative_binomial`,
+`gamma`), on the special functions of `special` and the output layouts of
+`parameters`. docs/architecture.md draws the tree.
 """
 
 import keras
-import ml_dtypes
-import numpy as np
 
-from keras_softplus.ops import _kernel
-
-_HALF_DTYPES = ("float16", "bfloat16")
-
-
-def _is_tensor(value):
-    """Whether `value` is a backend tensor or variable (not Python/NumPy)."""
-    return isinstance(value, keras.Variable) or keras.ops.is_tensor(value)
-
-
-def _read(value):
-    """A tensor or variable as a backend tensor holding its current value.
-
-    On TensorFlow, `keras.ops.convert_to_tensor` returns a `keras.Variable`
-    or `tf.Variable` unchanged; the kernel gets its value, as a tensor (so
-    that its value can be checked like a tensor's, and a compiled caller
-    need not access a variable that lives on another device, e.g. a
-    mirrored one).
-    """
-    tensor = keras.ops.convert_to_tensor(value)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if isinstance(tensor, keras.Variable):
-            tensor = tensor.value
-        if isinstance(tensor, tf.Variable):
-            tensor = tf.convert_to_tensor(tensor)
-    return tensor
-
-
-def _floating_dtype(dtype, name):
-    """The standardized name of `dtype`; TypeError unless it is floating."""
-    try:
-        dtype = keras.backend.standardize_dtype(dtype)
-    except (TypeError, ValueError):
-        dtype = str(dtype)
-    if not keras.backend.is_float_dtype(dtype):
-        raise TypeError(
-            f"`{name}` must be a floating-point tensor (float16, bfloat16, "
-            f"float32 or float64). Received: {name}.dtype={dtype}"
-        )
-    return dtype
-
-
-def _as_floating_tensor(x, name):
-    """`x` as a backend tensor of a floating dtype.
-
-    Tensors and variables keep their dtype. Python numbers and lists take
-    Keras' `floatx()` (float32 by default), NumPy arrays their own dtype, as
-    `tf.convert_to_tensor` and `keras.ops.convert_to_tensor` do. JAX without
-    `jax_enable_x64` stores float64 as float32.
-    """
-    if _is_tensor(x):
-        _floating_dtype(x.dtype, name)
-        return _read(x)
-    array = np.asarray(x)
-    dtype = _floating_dtype(array.dtype, name)
-    if not isinstance(x, (np.ndarray, np.generic)):
-        dtype = keras.config.floatx()
-    return keras.ops.convert_to_tensor(array, dtype=dtype)
-
-
-def _static_value(tensor):
-    """The value of `tensor` as NumPy where it is known without tracing,
-    else None.
-
-    Values are known for constants of a `tf.function` graph and for eager
-    tensors of every backend. Symbolic values (other graph tensors, JAX
-    tracers inside `jit` or `grad`, values under `torch.compile`) are not.
-    """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.get_static_value(tensor)
-    if backend == "jax":
-        import jax
-
-        if isinstance(tensor, jax.core.Tracer):
-            return None
-    elif backend == "torch":
-        import torch
-
-        if torch.compiler.is_compiling():
-            return None
-    return keras.ops.convert_to_numpy(tensor)
-
-
-def _check_beta_values(values, beta, dtype):
-    """ValueError unless every value of beta (NumPy, already in the
-    computation dtype `dtype`) is > 0 and finite."""
-    values = np.asarray(values)
-    if not np.all(values > 0):
-        raise ValueError(f"`beta` must be > 0. Received: beta={beta!r}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError(
-            f"`beta` must be finite in {dtype}, the dtype of the computation. "
-            f"Received: beta={beta!r}"
-        )
-
-
-def _as_beta(beta, x, check_value=True):
-    """`beta` as a floating tensor; Python and NumPy values take the dtype
-    (and, on PyTorch, the device) of the tensor `x`.
-
-    Its value is checked (> 0 and finite in the dtype of the computation)
-    where it is known without tracing, unless `check_value=False`; the
-    dtype is checked either way.
-    """
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if _is_tensor(beta):
-        _floating_dtype(beta.dtype, "beta")
-        beta_tensor = _read(beta)
-        values = _static_value(beta_tensor) if check_value else None
-        if values is not None:
-            working = "float32" if dtype in _HALF_DTYPES else dtype
-            with np.errstate(over="ignore"):  # too large a beta rounds to inf
-                _check_beta_values(values.astype(working), beta, working)
-        return beta_tensor
-    array = np.asarray(beta)
-    if array.dtype.kind not in "fiu":
-        raise TypeError(
-            "`beta` must be a real number or a floating-point tensor. "
-            f"Received: beta={beta!r}"
-        )
-    # Rounded to `dtype` in NumPy, so that the check sees what the kernel
-    # gets (1e-9 is 0 and 1e5 is inf in float16) without a device round trip.
-    with np.errstate(over="ignore"):  # too large a beta rounds to inf
-        array = array.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
-    if check_value:
-        _check_beta_values(array, beta, dtype)
-    beta_tensor = keras.ops.convert_to_tensor(array, dtype=dtype)
-    if keras.backend.backend() == "torch":
-        # Keras puts new tensors on its default device (a GPU if there is
-        # one); beta goes where x is.
-        beta_tensor = beta_tensor.to(x.device)
-    return beta_tensor
-
-
-def _check_broadcastable(x, beta, x_name):
-    """ValueError naming both shapes unless `x` and `beta` broadcast (sizes
-    unknown at trace time, None, are taken to broadcast)."""
-    x_shape = tuple(None if d is None else int(d) for d in x.shape)
-    beta_shape = tuple(None if d is None else int(d) for d in beta.shape)
-    for x_size, beta_size in zip(reversed(x_shape), reversed(beta_shape), strict=False):
-        if None not in (x_size, beta_size) and 1 not in (x_size, beta_size):
-            if x_size != beta_size:
-                raise ValueError(
-                    f"`{x_name}` and `beta` must have broadcastable shapes. "
-                    f"Received: {x_name}.shape={x_shape}, beta.shape={beta_shape}"
-                )
-
-
-def _prepare(x, beta, x_name, check_beta=True):
-    """Validates `(x, beta)`; returns `(x, x, beta)` in the working dtype."""
-    x = _as_floating_tensor(x, x_name)
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    beta = _as_beta(beta, x, check_value=check_beta)
-    _check_broadcastable(x, beta, x_name)
-    working_dtype = "float32" if dtype in _HALF_DTYPES else dtype
-    return x, keras.ops.cast(x, working_dtype), keras.ops.cast(beta, working_dtype)
-
-
-def _learns_beta(beta, beta_gradient):
-    """Whether the kernel forms d/dbeta: `beta_gradient`, or if None, whether
-    `beta` is a tensor or variable (a Python or NumPy beta has no gradient)."""
-    return _is_tensor(beta) if beta_gradient is None else bool(beta_gradient)
+from keras_softplus.ops import _execution
+from keras_softplus.ops import gamma
+from keras_softplus.ops import negative_binomial
+from keras_softplus.ops import normal
+from keras_softplus.ops import parameters
+from keras_softplus.ops import poisson
+from keras_softplus.ops import special
+from keras_softplus.ops import student_t
+from keras_softplus.ops._validation import learns_beta
+from keras_softplus.ops._validation import prepare
 
 
 def softplus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
@@ -239,9 +81,9 @@ def softplus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
     - [Dugas et al., 2001](https://proceedings.neurips.cc/paper/2000/hash/44968aece94f667e4095002d140b5896-Abstract.html)
     - [Dekker, 1971](https://doi.org/10.1007/BF01397083), error-free product.
     """
-    learns_beta = _learns_beta(beta, beta_gradient)
-    x, x_working, beta_working = _prepare(x, beta, "x", validate_beta)
-    result = _kernel.softplus(x_working, beta_working, learns_beta)
+    gradient = learns_beta(beta, beta_gradient)
+    x, x_working, beta_working = prepare(x, beta, "x", validate_beta)
+    result = _execution.softplus(x_working, beta_working, gradient)
     return keras.ops.cast(result, x.dtype)
 
 
@@ -276,8 +118,9 @@ def softplus_inverse(y, beta=1.0):
     >>> keras_softplus.ops.softplus(x).numpy()
     array([ 0.1,  1. , 50. ], dtype=float32)
     """
-    y, y_working, beta_working = _prepare(y, beta, "y")
-    return keras.ops.cast(_kernel.softplus_inverse(y_working, beta_working), y.dtype)
+    y, y_working, beta_working = prepare(y, beta, "y")
+    result = _execution.softplus_inverse(y_working, beta_working)
+    return keras.ops.cast(result, y.dtype)
 
 
 def softminus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
@@ -305,10 +148,61 @@ def softminus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
     >>> keras_softplus.ops.softminus([-30.0, 0.0, 30.0]).numpy()
     array([-3.000000e+01, -6.931472e-01, -9.357623e-14], dtype=float32)
     """
-    learns_beta = _learns_beta(beta, beta_gradient)
-    x, x_working, beta_working = _prepare(x, beta, "x", validate_beta)
-    result = _kernel.softminus(x_working, beta_working, learns_beta)
+    gradient = learns_beta(beta, beta_gradient)
+    x, x_working, beta_working = prepare(x, beta, "x", validate_beta)
+    result = _execution.softminus(x_working, beta_working, gradient)
     return keras.ops.cast(result, x.dtype)
 
 
-__all__ = ["softplus", "softplus_inverse", "softminus"]
+def softminus_inverse(y, beta=1.0):
+    """Inverse of `softminus(x, beta)`: the `x` with `softminus(x, beta) == y`.
+
+    Formula:
+    ```
+    softminus_inverse(y, beta) = y - log(-expm1(beta * y)) / beta
+                               = -softplus_inverse(-y, beta)
+    ```
+    The second form is what is computed: negation is exact, so it has the
+    accuracy of `softplus_inverse`: the value and d/dy within 4 ulp in
+    float32 and float64 against 50-digit mpmath, d/dbeta within 16 ulp for
+    `|beta*y| < 2`. Beyond, d/dbeta (by autodiff, as for `softplus_inverse`)
+    is exponentially small and loses relative accuracy. Defined for `y < 0`
+    (0 maps to `+inf`, positive `y` to NaN).
+
+    Args:
+        y: negative floating-point tensor.
+        beta: positive Python float or floating tensor broadcastable to `y`.
+
+    Returns:
+        A tensor of the dtype of `y`.
+
+    Example:
+
+    >>> import keras_softplus
+    >>> x = keras_softplus.ops.softminus_inverse([-50.0, -1.0, -0.1])
+    >>> x.numpy()
+    array([-50. , -0.5413..., 2.2521...], dtype=float32)
+    >>> keras_softplus.ops.softminus(x).numpy()
+    array([-50. , -1. , -0.1], dtype=float32)
+
+    Reference:
+    - [Dugas et al., 2001](https://proceedings.neurips.cc/paper/2000/hash/44968aece94f667e4095002d140b5896-Abstract.html)
+    """
+    y, y_working, beta_working = prepare(y, beta, "y")
+    result = _execution.softminus_inverse(y_working, beta_working)
+    return keras.ops.cast(result, y.dtype)
+
+
+__all__ = [
+    "gamma",
+    "negative_binomial",
+    "normal",
+    "parameters",
+    "poisson",
+    "softminus",
+    "softminus_inverse",
+    "softplus",
+    "softplus_inverse",
+    "special",
+    "student_t",
+]

@@ -1,14 +1,21 @@
-"""Per-dtype constants shared by every backend's softplus kernel.
+"""The constants of the package's math, each defined once.
 
-Every threshold here is derived from the floating-point format, never typed in
-as a bare literal, so that float32 and float64 get the cut-offs that are right
-for them.
+`KernelConstants`: per-dtype thresholds of the softplus kernel. Every
+threshold is derived from the floating-point format, never typed in as a
+bare literal, so that float32 and float64 get the cut-offs that are right
+for them. Below them, the mathematical constants of the distributions.
+Needs NumPy only (docs/make_plots.py loads this file alone).
 """
 
 import functools
 import math
 
 import numpy as np
+
+HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+INV_SQRT_TWO = 1.0 / math.sqrt(2.0)
+INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class KernelConstants:

@@ -1,13 +1,15 @@
-"""The beta-softplus kernel: one algorithm for every Keras backend.
+"""The beta-softplus kernel's formulas: one algorithm for every Keras backend.
 
-The public functions in `keras_softplus.ops` validate and cast their
-arguments, then call `softplus`, `softminus` and `softplus_inverse` here with
-two tensors of one working dtype (float32 or float64). Everything is written
-once with `keras.ops`; the few backend-specific parts (custom gradient, sum
-back to a broadcast shape, whether float64 exists) are in `_backend`.
+Math only, written once with `keras.ops`: `value`, `sigmoid` (d/dx) and
+`dbeta` (d/dbeta) of two tensors of one working dtype (float32 or float64),
+their compact forms for op-by-op execution, and `softplus_inverse`. How and
+where they run (eagerly, in a graph, under XLA; the custom gradient; whether
+a wide dtype exists) is decided by `_execution`, which calls them; this
+module never calls it.
 
 Two ways to make `z = beta*x` exact as `z_hi + z_lo`, chosen per dtype by
-`_Pieces`; the rest of the algorithm is the same for both:
+the `wide` argument (`_execution.wide_dtype`); the rest of the algorithm is
+the same for both:
 - wide: for float32, `beta*x` in float64 is exact (24 + 24 significand bits
   fit in 53), and `z_hi`, `z_lo` are its float32 rounding and the (exactly
   representable) rest; exp, log and divide then run in float32, where they
@@ -22,7 +24,6 @@ and `g(z) = z*sigmoid(z) - softplus(z)`, the numerator of d/dbeta.
 import keras
 from keras import ops as kops
 
-from keras_softplus.ops import _backend
 from keras_softplus.ops._constants import constants_for
 
 
@@ -63,7 +64,7 @@ def _two_sum(u, v):
     return s, (u - u_part) + (v - v_part)
 
 
-def _two_product(a, b, consts):
+def two_product(a, b, consts):
     """Near error-free product: `hi + lo == a*b` to within `eps**2 * |a*b|`.
 
     The four partial products of the split halves are exact (at most `p`
@@ -152,14 +153,14 @@ class _Pieces:
         log1p_e: `log1p(e)`.
     """
 
-    def __init__(self, x, beta, distinct=False):
+    def __init__(self, x, beta, wide, distinct=False):
         self.dtype = keras.backend.standardize_dtype(x.dtype)
+        self.wide = wide
         consts = constants_for(self.dtype)
-        wide = _backend.wide_dtype(self.dtype)
         if wide:
             self.z_hi, self.z_lo = _wide_product(beta, x, wide)
         else:
-            self.z_hi, self.z_lo = _two_product(beta, x, consts)
+            self.z_hi, self.z_lo = two_product(beta, x, consts)
         self.x, self.beta = x, beta
         self.negative = self.z_hi < 0
         zero = kops.zeros_like(self.z_hi)
@@ -175,7 +176,7 @@ class _Pieces:
         # multiplies by unshift = exp(-tail_shift) at the end. `shift - a`
         # is exact: shift is an integer no larger than a. `distinct` forms
         # the exponent with another instruction order: the same e, but not
-        # the same XLA instruction (see `_dbeta`).
+        # the same XLA instruction (see `dbeta`).
         deep = self.a > consts.deep_tail
         shift = kops.where(deep, zero + consts.tail_shift, zero)
         self.unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
@@ -191,9 +192,9 @@ class _Pieces:
         return value * self.unshift
 
 
-def _value(x, beta):
-    """`log1p(exp(beta*x)) / beta`."""
-    pieces = _Pieces(x, beta)
+def value(x, beta, wide):
+    """`log1p(exp(beta*x)) / beta`; `wide`: the exact-product dtype or None."""
+    pieces = _Pieces(x, beta, wide)
     # z >= 0: softplus(z) = z + log1p(exp(-z)), so the value is x (exact)
     # plus a small positive term. The rounding of z barely matters here
     # (relative sensitivity z*sigmoid(-z) of a term that is < x). The
@@ -209,10 +210,8 @@ def _value(x, beta):
     return kops.where(pieces.negative, negative, positive)
 
 
-def _sigmoid(x, beta):
+def sigmoid(x, beta, wide):
     """`sigmoid(beta*x)`, the partial derivative of the value in `x`."""
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    wide = _backend.wide_dtype(dtype)
     if wide:
         # sigmoid(z_hi) = [e if z < 0 else 1] / (1+e), e = exp(-|z_hi|),
         # times 1 + sigmoid(-z_hi) * z_lo, the first-order correction for
@@ -234,7 +233,7 @@ def _sigmoid(x, beta):
             one_plus_e + kops.where(negative, one, e) * z_lo
         )
         return numerator / (one_plus_e * one_plus_e)
-    pieces = _Pieces(x, beta)
+    pieces = _Pieces(x, beta, wide)
     # z < 0: sigmoid(z_hi + z_lo) = q + q*p*z_lo (q = sigmoid(z_hi)), the
     # first-order correction for the rounding of beta*x.
     # z >= 0: sigmoid(z) = p = 1/(1+e); its relative sensitivity to z is
@@ -243,14 +242,14 @@ def _sigmoid(x, beta):
     return kops.where(pieces.negative, pieces.finish(negative), pieces.p)
 
 
-def _dbeta(x, beta):
+def dbeta(x, beta, wide):
     """`g(beta*x) / beta**2`, the partial derivative of the value in `beta`."""
     # `distinct`: in one XLA program of forward and backward, the value's
     # pieces and these would otherwise be merged into one exp and one
     # divide whose results are written to memory and read back (XLA:CPU
     # never duplicates an exp or a divide into two fusions); recomputing
     # them in each fusion costs less than that memory traffic.
-    pieces = _Pieces(x, beta, distinct=True)
+    pieces = _Pieces(x, beta, wide, distinct=True)
     q, p, a = pieces.q, pieces.p, pieces.a
     # g is even in z: g = -(a*sigmoid(-a) + log1p(exp(-a))). Both terms are
     # positive, so there is no cancellation (the naive
@@ -263,7 +262,6 @@ def _dbeta(x, beta):
     # g/beta/beta as g/(beta*beta); so float32 divides by beta**2 in the wide
     # dtype, where the square of a float32 is a normal number. Without a
     # wide dtype, dividing twice keeps that range outside XLA.
-    wide = _backend.wide_dtype(pieces.dtype)
     if wide:
         beta = kops.cast(pieces.beta, wide)
         dbeta = kops.cast(kops.cast(g, wide) / (beta * beta), pieces.dtype)
@@ -273,30 +271,30 @@ def _dbeta(x, beta):
 
 
 def _compact(x, beta, wide):
-    """`(beta, beta*x)` in the wide dtype, for `_COMPACT` below."""
+    """`(beta, beta*x)` in the wide dtype, for the compact forms below."""
     x, beta = kops.cast(x, wide), kops.cast(beta, wide)
     return beta, beta * x
 
 
-# The same quantities as `_value`, `_sigmoid` and `_dbeta`, for float32 run
+# The same quantities as `value`, `sigmoid` and `dbeta`, for float32 run
 # op by op (eagerly): in float64, where `beta*x` is exact, with the backend's
 # own softplus and sigmoid (accurate to a few float64 ulp, invisible after
 # the final rounding to float32), so that each costs a handful of dispatches
 # instead of the ~30 elementwise ops that a compiler would fuse. d/dbeta
 # keeps the cancellation-free g = -(a*sigmoid(-a) + softplus(-a)).
-def _value_compact(x, beta, wide):
+def value_compact(x, beta, wide):
     beta_wide, z = _compact(x, beta, wide)
     return kops.cast(kops.softplus(z) / beta_wide, x.dtype)
 
 
-def _sigmoid_compact(x, beta, wide):
+def sigmoid_compact(x, beta, wide):
     # exp(-softplus(-z)): its derivative, sigmoid(z) * sigmoid(-z), is a
     # product (the backend's sigmoid gradient s*(1-s) cancels for z > 37).
     _, z = _compact(x, beta, wide)
     return kops.cast(kops.exp(-kops.softplus(-z)), x.dtype)
 
 
-def _dbeta_compact(x, beta, wide):
+def dbeta_compact(x, beta, wide):
     beta_wide, z = _compact(x, beta, wide)
     # |z| clipped to the wide dtype's max (only an infinite x reaches it),
     # so that a * sigmoid(-a) is 0, not inf * 0, there.
@@ -307,110 +305,16 @@ def _dbeta_compact(x, beta, wide):
     return kops.cast(g / beta_wide / beta_wide, x.dtype)
 
 
-_COMPACT = {_value: _value_compact, _sigmoid: _sigmoid_compact, _dbeta: _dbeta_compact}
-
-
-def _evaluate(function, x, beta):
-    """`function(x, beta)`, one of `_value`, `_sigmoid`, `_dbeta`, run the
-    way that suits the caller (`_backend.execution`):
-    - inline when the caller is compiled (XLA fuses it with the caller);
-    - in an uncompiled TensorFlow graph, and eagerly on large TensorFlow
-      tensors, as one XLA launch per size bucket (its ~30 elementwise ops
-      would otherwise be ~30 passes over memory);
-    - eagerly, without XLA (no compilation per shape): float32 in the
-      compact float64 form of `_COMPACT`, op by op (its handful of ops
-      dispatch faster than a `tf.function` call: 1k elements fwd+bwd 1.7 ms
-      against 3.0 ms); other dtypes run the full form from one dispatch on
-      TensorFlow.
-    """
-    execution = _backend.execution(x, beta)
-    if execution == "graph":
-        return _backend.bucketed(function, x, beta)
-    if execution == "fused":
-        return function(x, beta)
-    wide = _backend.wide_dtype(keras.backend.standardize_dtype(x.dtype))
-    if wide:
-        return _COMPACT[function](x, beta, wide)
-    return _backend.eager_graph(function)(x, beta)
-
-
-def _forward_value(x, beta):
-    """The value, for the forward pass of a custom gradient. The inputs'
-    gradients are stopped: TensorFlow's eager custom gradient records the
-    forward ops on an outer tape, which would keep their intermediates
-    alive until the tape is released (the gradient needs only x and beta)."""
-    return _evaluate(_value, kops.stop_gradient(x), kops.stop_gradient(beta))
-
-
-@_backend.custom_gradient
-def _softplus_learned_beta(x, beta):
-    """Fused beta-softplus with gradients in `x` and `beta`.
-
-    The gradient keeps only `x` and `beta` and recomputes its pieces (no
-    stored intermediate). It is made of ordinary differentiable ops, no
-    nested custom gradient: second derivatives come from their autodiff
-    (accurate, as no formula cancels), and an exported SavedModel, which
-    keeps only the outermost custom gradient, differentiates twice too.
-    """
-
-    def grad(*args, upstream=None):
-        upstream = _backend.upstream(args, upstream)
-        return (
-            _backend.sum_to_shape(upstream * _evaluate(_sigmoid, x, beta), x),
-            _backend.sum_to_shape(upstream * _evaluate(_dbeta, x, beta), beta),
-        )
-
-    return _forward_value(x, beta), grad
-
-
-@_backend.custom_gradient
-def _softplus_fixed_beta(x, beta):
-    """Fused beta-softplus with a gradient in `x` only: d/dbeta is never
-    formed, and beta gets no gradient."""
-
-    def grad(*args, upstream=None):
-        upstream = _backend.upstream(args, upstream)
-        return (
-            _backend.sum_to_shape(upstream * _evaluate(_sigmoid, x, beta), x),
-            _backend.no_gradient(beta),
-        )
-
-    return _forward_value(x, beta), grad
-
-
-def softplus(x, beta, beta_gradient=True):
-    """Fused beta-softplus of two working-dtype tensors.
-
-    The value has the broadcast shape of `x` and `beta`; the gradients (and
-    the second derivatives) are summed back to the inputs' own shapes.
-    """
-    if beta_gradient:
-        return _softplus_learned_beta(x, beta)
-    return _softplus_fixed_beta(x, kops.stop_gradient(beta))
-
-
-def softminus(x, beta, beta_gradient=True):
-    """`x - softplus(x, beta)`, evaluated as `-softplus(-x, beta)`.
-
-    The identity holds exactly, and the right side never subtracts two
-    large numbers.
-    """
-    return -softplus(-x, beta, beta_gradient)
-
-
 def softplus_inverse(y, beta):
-    """`log(expm1(beta*y)) / beta`, for `y > 0`.
+    """`log(expm1(beta*y)) / beta`, for `y > 0`, in the dtype of `y`.
 
     Differentiated by autodiff. Each branch gets a safe argument where it is
     not selected, so that its value and gradient there are finite (0 * inf
-    is NaN even though `where` discards the value). float32 is computed in
-    float64 where the backend has it, so `beta*y` cannot overflow.
+    is NaN even though `where` discards the value). The caller passes
+    float32 in float64 where the backend has it, so `beta*y` cannot
+    overflow.
     """
-    dtype = keras.backend.standardize_dtype(y.dtype)
-    wide = _backend.wide_dtype(dtype)
-    if wide:
-        y, beta = kops.cast(y, wide), kops.cast(beta, wide)
-    consts = constants_for(wide or dtype)
+    consts = constants_for(keras.backend.standardize_dtype(y.dtype))
     w = beta * y
     small = w < consts.eps
     large = w > consts.inverse_large
@@ -431,7 +335,13 @@ def softplus_inverse(y, beta):
     # (JAX and PyTorch differentiate expm1(u) as expm1(u) + 1, which is 0
     # in the working dtype for u < log(eps), while exp(-w) is not).
     large_value = y + kops.log1p(-kops.exp(-kops.where(large, w, one))) / beta
-    result = kops.where(
+    return kops.where(
         small, small_value, kops.where(large, large_value, moderate_value)
     )
-    return kops.cast(result, dtype)
+
+
+def softminus_inverse(y, beta):
+    """`y - log(-expm1(beta*y)) / beta`, for `y < 0`: the inverse of
+    `softminus(x) = -softplus(-x)`, computed as `-softplus_inverse(-y)`
+    (negation is exact, so it inherits every bound of `softplus_inverse`)."""
+    return -softplus_inverse(-y, beta)

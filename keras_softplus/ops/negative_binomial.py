@@ -10,12 +10,13 @@ and none needs TensorFlow Probability.
 
 import keras
 
-from keras_softplus.ops.gamma import saddle_point_deviance
-from keras_softplus.ops.gamma import stirling_error
+from keras_softplus.ops.parameters import NEGATIVE_BINOMIAL_PARAMETERS
 from keras_softplus.ops.parameters import split_parameters
-from keras_softplus.ops.poisson import count_crps
-from keras_softplus.ops.poisson import count_log_normalizer
-from keras_softplus.ops.poisson import count_nll
+from keras_softplus.ops.special import count_crps
+from keras_softplus.ops.special import count_log_normalizer
+from keras_softplus.ops.special import count_nll
+from keras_softplus.ops.special import saddle_point_deviance
+from keras_softplus.ops.special import stirling_error
 
 
 def split_negative_binomial_params(y_pred):
@@ -43,7 +44,9 @@ def split_negative_binomial_params(y_pred):
     >>> float(mean[0, 0]), float(total_count[0, 0])
     (4.0, 2.0)
     """
-    return split_parameters(y_pred, ("mean", "total_count"), "NegativeBinomialHead")
+    return split_parameters(
+        y_pred, NEGATIVE_BINOMIAL_PARAMETERS, "NegativeBinomialHead"
+    )
 
 
 def negative_binomial_variance(y_pred):

@@ -7,17 +7,15 @@ builds TFP distributions from `split_normal_params`. Written with
 Probability.
 """
 
-import math
-
 import keras
 
+from keras_softplus.ops._constants import HALF_LOG_TWO_PI
+from keras_softplus.ops._constants import INV_SQRT_PI
+from keras_softplus.ops._constants import INV_SQRT_TWO
+from keras_softplus.ops._constants import INV_SQRT_TWO_PI
+from keras_softplus.ops.parameters import NORMAL_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
 from keras_softplus.ops.parameters import split_parameters
-
-HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
-INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
-INV_SQRT_TWO = 1.0 / math.sqrt(2.0)
-INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def split_normal_params(y_pred):
@@ -49,7 +47,7 @@ def split_normal_params(y_pred):
     >>> loc.numpy(), scale.numpy()
     (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
     """
-    return split_parameters(y_pred, ("loc", "scale"), "NormalHead")
+    return split_parameters(y_pred, NORMAL_PARAMETERS, "NormalHead")
 
 
 def _standardized(y_true, y_pred):

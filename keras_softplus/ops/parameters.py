@@ -1,16 +1,58 @@
-"""The output layout of the distribution heads, shared by their math.
+"""The output layout of the distribution heads, declared once.
 
 A head with `units` outputs per parameter concatenates its parameters on the
-last axis: `(..., n_parameters * units)`, parameter by parameter. These
-functions split such a tensor and align the targets with it; each
-distribution's module (`normal`, ...) uses them.
+last axis: `(..., n_parameters * units)`, parameter by parameter. Each
+head's layout is declared here as a tuple of `HeadParameter`s
+(`NORMAL_PARAMETERS`, ...): the layers of `keras_softplus.layers` build
+their dense maps from it, and each distribution's module (`normal`, ...)
+splits the output by it with `split_parameters`.
 """
+
+import dataclasses
 
 import keras
 
 
-def split_parameters(y_pred, names, head):
-    """Splits a head output `(..., len(names)*units)` into `len(names)` tensors.
+@dataclasses.dataclass(frozen=True)
+class HeadParameter:
+    """One parameter of a distribution head.
+
+    Args:
+        name: the parameter's name, e.g. `"loc"`; its layer arguments are
+            `<name>_kernel_initializer`, `min_<name>`, ...
+        positive: whether the parameter is kept above a floor.
+        min_value: the floor of a positive parameter, a finite float > 0;
+            `None` for `positive_floor` of the layer's compute dtype.
+        initial_value: the value of a positive parameter for a zero input
+            at initialisation, > its floor.
+    """
+
+    name: str
+    positive: bool = False
+    min_value: float | None = None
+    initial_value: float = 1.0
+
+
+NORMAL_PARAMETERS = (HeadParameter("loc"), HeadParameter("scale", positive=True))
+STUDENT_T_PARAMETERS = (
+    HeadParameter("loc"),
+    HeadParameter("scale", positive=True),
+    # df > 2 keeps the variance finite.
+    HeadParameter("df", positive=True, min_value=2.0, initial_value=5.0),
+)
+POISSON_PARAMETERS = (HeadParameter("rate", positive=True),)
+NEGATIVE_BINOMIAL_PARAMETERS = (
+    HeadParameter("mean", positive=True),
+    HeadParameter("total_count", positive=True),
+)
+GAMMA_PARAMETERS = (
+    HeadParameter("concentration", positive=True),
+    HeadParameter("rate", positive=True),
+)
+
+
+def split_parameters(y_pred, parameters, head):
+    """Splits a head output `(..., len(parameters)*units)` into its parameters.
 
     Formula:
     ```
@@ -21,11 +63,12 @@ def split_parameters(y_pred, names, head):
     Args:
         y_pred: tensor or array of shape `(..., len(names)*units)`, the last
             axis statically known.
-        names: the parameters' names, in layout order (for error messages).
+        parameters: the head's layout, `HeadParameter`s (or their names) in
+            output order.
         head: the name of the head that outputs this layout.
 
     Returns:
-        A tuple of `len(names)` tensors of shape `(..., units)`.
+        A tuple of `len(parameters)` tensors of shape `(..., units)`.
 
     Raises:
         ValueError: when the last axis is unknown, not a multiple of
@@ -41,6 +84,7 @@ def split_parameters(y_pred, names, head):
     >>> loc.numpy(), scale.numpy()
     (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
     """
+    names = [getattr(parameter, "name", parameter) for parameter in parameters]
     y_pred = keras.ops.convert_to_tensor(y_pred)
     shape = tuple(y_pred.shape)
     count = len(names)

@@ -6,17 +6,13 @@ distribution from `split_poisson_params`. Written with `keras.ops`, so every
 backend runs them, and none needs TensorFlow Probability.
 """
 
-import math
-
-import keras
-
-from keras_softplus.ops.gamma import check_support
-from keras_softplus.ops.gamma import saddle_point_deviance
-from keras_softplus.ops.gamma import stirling_error
-from keras_softplus.ops.parameters import align_targets
+from keras_softplus.ops.parameters import POISSON_PARAMETERS
 from keras_softplus.ops.parameters import split_parameters
-
-HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+from keras_softplus.ops.special import count_crps
+from keras_softplus.ops.special import count_log_normalizer
+from keras_softplus.ops.special import count_nll
+from keras_softplus.ops.special import is_count
+from keras_softplus.ops.special import saddle_point_deviance
 
 
 def split_poisson_params(y_pred):
@@ -41,43 +37,7 @@ def split_poisson_params(y_pred):
     >>> rate.numpy()
     array([[2., 3.]], dtype=float32)
     """
-    return split_parameters(y_pred, ("rate",), "PoissonHead")
-
-
-def is_count(values):
-    """NumPy predicate of a valid count: `>= 0` and an integer."""
-    return (values >= 0) & (values == values.round())
-
-
-def count_log_normalizer(y):
-    """`lgamma(y + 1) - y*log(y) + y` for counts `y >= 0`, in Loader's form.
-
-    Formula:
-    ```
-    count_log_normalizer(y) = log(2*pi*y)/2 + stirling_error(y)   y >= 1
-                            = 0                                  y == 0
-    ```
-    So `lgamma(y + 1) = y*log(y) - y + count_log_normalizer(y)`, and a
-    likelihood written with `saddle_point_deviance` never forms
-    `lgamma(y + 1)` (1e5 for y = 1e4) to subtract it again. `y == 0` is
-    computed on `y = 1` and replaced, so no log(0) reaches the gradient.
-
-    Args:
-        y: tensor of non-negative counts (floating dtype).
-
-    Returns:
-        A tensor of the dtype and shape of `y`.
-
-    Example:
-
-    >>> from keras_softplus.ops.poisson import count_log_normalizer
-    >>> float(count_log_normalizer(1.0))  # lgamma(2) - 0 + 1
-    1.0
-    """
-    positive = y > 0
-    y_safe = keras.ops.where(positive, y, keras.ops.ones_like(y))
-    value = HALF_LOG_TWO_PI + 0.5 * keras.ops.log(y_safe) + stirling_error(y_safe)
-    return keras.ops.where(positive, value, keras.ops.zeros_like(y))
+    return split_parameters(y_pred, POISSON_PARAMETERS, "PoissonHead")
 
 
 def poisson_nll(y_true, y_pred):
@@ -130,66 +90,6 @@ def poisson_nll(y_true, y_pred):
 def poisson_log_pmf(y, rate):
     """`log p(y)` of a Poisson, in Loader's form (see `poisson_nll`)."""
     return -(saddle_point_deviance(y, rate) + count_log_normalizer(y))
-
-
-def count_nll(y_true, like, log_pmf):
-    """`-log_pmf(y_true)` summed over units, for counts shaped like `like`.
-
-    Aligns the targets with the parameter tensor `like`, checks the support
-    where values are known (ValueError naming `y_true` for negative or
-    non-integer counts), and gives NaN for negative counts where they are
-    not known; `log_pmf` only ever sees counts `>= 0`.
-
-    Args:
-        y_true: counts, `(..., units)`, or `(...)` when `units == 1`.
-        like: a parameter tensor `(..., units)` of the head.
-        log_pmf: the elementwise log-probability of counts `>= 0`.
-
-    Returns:
-        A tensor of shape `(...)`.
-    """
-    y_true = align_targets(y_true, like)
-    check_support(y_true, "y_true", "a non-negative integer count", is_count)
-    valid = y_true >= 0
-    y_safe = keras.ops.where(valid, y_true, keras.ops.zeros_like(y_true))
-    nll = -log_pmf(y_safe)
-    nll = keras.ops.where(valid, nll, keras.ops.full_like(nll, float("nan")))
-    return keras.ops.sum(nll, axis=-1)
-
-
-def count_crps(y_true, like, log_pmf, support_size):
-    """CRPS of a count distribution by its series, mean over units.
-
-    Formula:
-    ```
-    CRPS(F, y) = sum_{k >= 0} (F(k) - 1{y <= k})**2
-               ~ sum_{k < K} (F(k) - 1{y <= k})**2 + max(y - K, 0)
-    ```
-    with `F(k) = sum_{j <= k} exp(log_pmf(j))` and `K = support_size`. The
-    tail beyond `K` counts 1 per `k` in `[K, y)`, exact when the predictive
-    mass beyond `K - 1` is negligible; `K` must cover the predictive
-    distribution (its mean plus several standard deviations).
-
-    Args:
-        y_true: counts, `(..., units)`, or `(...)` when `units == 1`; checked
-            as by `count_nll`.
-        like: a parameter tensor `(..., units)` of the head.
-        log_pmf: `log_pmf(k)` for `k` of shape `(K, 1, ..., 1)`, returning
-            the log-probabilities `(K, ..., units)`.
-        support_size: `K`, a positive Python int.
-
-    Returns:
-        A tensor of shape `(...)`.
-    """
-    y_true = align_targets(y_true, like)
-    check_support(y_true, "y_true", "a non-negative integer count", is_count)
-    k = keras.ops.arange(support_size, dtype=y_true.dtype)
-    k = keras.ops.reshape(k, (support_size,) + (1,) * len(y_true.shape))
-    cdf = keras.ops.minimum(keras.ops.cumsum(keras.ops.exp(log_pmf(k)), axis=0), 1.0)
-    step = keras.ops.cast(y_true <= k, y_true.dtype)
-    series = keras.ops.sum(keras.ops.square(cdf - step), axis=0)
-    crps = series + keras.ops.maximum(y_true - support_size, 0.0)
-    return keras.ops.mean(crps, axis=-1)
 
 
 def poisson_crps(y_true, y_pred, support_size=1000):

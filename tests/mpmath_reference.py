@@ -1,10 +1,11 @@
 """The 50-digit mpmath reference for the softplus family, and ulp errors.
 
-The tests, the benchmarks (`benchmarks/accuracy_report.py`) and the docs
-plots (`docs/make_plots.py`) measure the ops against this one module:
-`from keras_softplus import reference`. The package itself never imports it.
-It imports mpmath, which is not a runtime dependency of the package: it comes
-with the `test` and `docs` extras (`pip install keras-softplus[test]`).
+The tests (`import mpmath_reference`, tests/ is on pytest's `pythonpath`),
+the benchmarks (`benchmarks/accuracy_report.py`) and the docs plots
+(`docs/make_plots.py`, `from tests import mpmath_reference`) measure the ops
+against this one test-support module; it is not part of the installed
+package. It imports mpmath, which comes with the `test` and `docs` extras
+(`pip install keras-softplus[test]`), and works at 50 digits.
 """
 
 import functools
@@ -12,7 +13,7 @@ import functools
 import mpmath
 import numpy as np
 
-mpmath.mp.dps = 50
+mpmath.mp.dps = 50  # this module sets the precision of its callers too
 
 
 def _parts(x, beta):
@@ -39,9 +40,33 @@ def softplus_and_partials(x, beta):
     return softplus_z / beta, sigmoid_z, g / beta**2
 
 
+@functools.cache
+def softplus_inverse_and_partials(y, beta):
+    """`(value, d/dy, d/dbeta)` of `log(expm1(beta*y))/beta`, `y > 0`.
+
+    d/dy = exp(w)/expm1(w) = 1/(-expm1(-w)), w = beta*y;
+    d/dbeta = (y*d/dy - value)/beta.
+    """
+    y, beta = mpmath.mpf(float(y)), mpmath.mpf(float(beta))
+    w = y * beta
+    value = mpmath.log(mpmath.expm1(w)) / beta
+    dy = 1 / -mpmath.expm1(-w)
+    return value, dy, (y * dy - value) / beta
+
+
 def softplus_inverse(y, beta):
-    w = mpmath.mpf(float(y)) * mpmath.mpf(float(beta))
-    return mpmath.log(mpmath.expm1(w)) / mpmath.mpf(float(beta))
+    return softplus_inverse_and_partials(y, beta)[0]
+
+
+@functools.cache
+def softminus_inverse_and_partials(y, beta):
+    """`(value, d/dy, d/dbeta)` of `y - log(-expm1(beta*y))/beta`, `y < 0`,
+    from its own formula (not from `softplus_inverse`)."""
+    y, beta = mpmath.mpf(float(y)), mpmath.mpf(float(beta))
+    w = y * beta
+    value = y - mpmath.log(-mpmath.expm1(w)) / beta
+    dy = 1 / -mpmath.expm1(w)
+    return value, dy, (y * dy - value) / beta
 
 
 def ulp_errors(approx, exact, dtype):

@@ -1,0 +1,110 @@
+"""Tests of `keras_softplus.ops._execution`: how the kernel runs (fused under
+XLA, one XLA launch per size bucket in uncompiled graphs, op by op eagerly)."""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_softplus import ops
+from keras_softplus.ops import _execution
+
+
+def gradients(function, x, beta, **kwargs):
+    with tf.GradientTape() as tape:
+        tape.watch([x, beta])
+        y = function(x, beta, **kwargs)
+    return tape.gradient(y, [x, beta])
+
+
+HLO_SIZE = 4099  # a size no other array of the step has
+
+
+def full_size_arrays_written(function, beta):
+    """Full-size arrays that the optimized HLO of the jit-compiled function
+    writes besides its outputs (intermediates stored and read back)."""
+    x = tf.constant(np.linspace(-9, 9, HLO_SIZE), tf.float32)
+    hlo = tf.function(function, jit_compile=True).experimental_get_compiler_ir(
+        x, beta, x
+    )(stage="optimized_hlo")
+    entry = hlo[hlo.index("ENTRY") :]
+    entry = entry[: entry.index("\n}")]
+    root = entry[entry.index("ROOT") :]
+    outputs = set(re.findall(r"%([\w.\-]+)", root.split("tuple(", 1)[1]))
+    written = re.findall(rf"%([\w.\-]+) = \w+\[{HLO_SIZE}\]\S* (?!parameter)", entry)
+    return [name for name in written if name not in outputs]
+
+
+def step_with_learned_beta(x, beta, dy):
+    with tf.GradientTape() as tape:
+        tape.watch([x, beta])
+        y = ops.softplus(x, beta)
+    return (y, *tape.gradient(y, [x, beta], output_gradients=dy))
+
+
+def step_with_python_beta(x, beta, dy):
+    del beta
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.softplus(x, 1.7)
+    return y, tape.gradient(y, x, output_gradients=dy)
+
+
+def step_with_fixed_tensor_beta(x, beta, dy):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.softplus(x, beta, beta_gradient=False)
+    return y, tape.gradient(y, x, output_gradients=dy)
+
+
+# XLA:CPU stores an exp or a divide that has consumers in several fusions.
+# The float32 kernel computes exp in float32 (half the cost of float64 on a
+# compute-bound CPU), and then XLA stores the forward's exp and divide (and,
+# with a learned beta, the shared pieces of the beta term) instead of
+# recomputing them: these are the counts of that design, kept from growing.
+# A float64 form reached 1 and 0 but cost 1.6x the time on this CPU.
+@pytest.mark.parametrize(
+    "step, allowed",
+    [
+        (step_with_learned_beta, 6),
+        (step_with_python_beta, 2),
+        (step_with_fixed_tensor_beta, 2),
+    ],
+    ids=["learned_beta", "python_beta", "fixed_tensor_beta"],
+)
+def test_jit_step_stores_no_more_intermediates_than_the_kernel_design(step, allowed):
+    written = full_size_arrays_written(step, tf.constant(1.7))
+    assert len(written) <= allowed, written
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_eager_calls_compile_nothing_and_graph_calls_share_size_buckets(dtype):
+    _execution.COMPILED.clear()
+    beta = tf.Variable(1.3, dtype=dtype)
+    for length in range(1, 40, 3):
+        gradients(ops.softplus, tf.ones((2, length), dtype), beta)
+    assert not _execution.COMPILED
+    sizes = np.arange(1, 300_000, 37)
+    buckets = tf.function(_execution.bucket_size)(tf.constant(sizes)).numpy()
+    assert np.all(buckets >= sizes) and np.all(
+        buckets <= np.maximum(1.125 * sizes, 1024)
+    )
+    assert len(set(buckets)) <= 8 * 9  # 8 per octave from 1024 to 2**19
+
+
+def test_uncompiled_graph_with_unknown_lengths_matches_eager():
+    beta = tf.Variable([0.7, 1.3, 2.0])
+    signature = [tf.TensorSpec([None, None, 3], tf.float32)]
+    graph_step = tf.function(
+        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
+        input_signature=signature,
+    )
+    rng = np.random.default_rng(0)
+    for length in (1, 5, 700):
+        x = tf.constant(rng.normal(0, 5, (2, length, 3)), tf.float32)
+        got = graph_step(x)
+        expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
+        for g, e in zip(got, expected, strict=False):
+            assert g.shape == e.shape
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=3e-6)
