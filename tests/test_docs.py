@@ -200,15 +200,69 @@ def test_long_display_equations_are_broken_into_lines():
     assert not offenders
 
 
+NOTEBOOKS = sorted(
+    name[: -len(".ipynb")]
+    for name in os.listdir(os.path.join(REPO_ROOT, "examples", "notebooks"))
+    if name.endswith(".ipynb")
+)
+
+
 def test_notebooks_are_pages_with_their_outputs(site):
-    for name in (
-        "beta_softplus_tour",
-        "heteroscedastic_regression",
-        "positive_weights",
-    ):
+    assert len(NOTEBOOKS) >= 4
+    for name in NOTEBOOKS:
         html = (site / "notebooks" / name / "index.html").read_text(encoding="utf-8")
         assert "data:image/png;base64" in html, name
         assert "keras.Sequential" in html, name
+        # The page's download link serves this copy (tests/test_docs_browser.py
+        # follows it in a browser).
+        assert (site / "notebooks" / name / f"{name}.ipynb").is_file(), name
+
+
+def test_flagship_page_shows_its_figure_and_scores(site):
+    page = site / "notebooks" / "heteroscedastic_regression" / "index.html"
+    html = page.read_text(encoding="utf-8")
+    assert re.search(r"<img [^>]*src=\"data:image/png;base64", html)  # its figure
+    for row in ("constant variance", "single network", "ensemble of 5"):
+        assert row in html, row
+
+
+def _load_hooks():
+    spec = importlib.util.spec_from_file_location(
+        "hooks", os.path.join(DOCS_DIR, "hooks.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_figures_are_generated_from_the_results():
+    hooks = _load_hooks()
+    with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    (block,) = re.findall(r"<!-- figures -->\n(.*?)<!-- /figures -->", readme, re.S)
+    assert block == hooks.readme_block(), (
+        "stale README figures: run python docs/hooks.py"
+    )
+
+
+def test_pages_quote_figures_from_the_results(site):
+    """Each page's figures are filled in from the JSON, the same as the README's."""
+    figures = _load_hooks().figures()
+    summary = (site / "benchmarks" / "summary" / "index.html").read_text("utf-8")
+    for name in ("ops_learned_jit_1m", "backend_jax_1m", "step_beta_softplus_jit"):
+        assert figures[name] in summary, name
+    home = (site / "index.html").read_text("utf-8")
+    assert f"{figures['ulp_dbeta']} ulp" in home
+    for head in ("NormalHead", "StudentTHead", "PoissonHead", "NegativeBinomialHead"):
+        assert head in home, head
+    assert "GammaHead" in home
+    for page, html in _html_pages(site):
+        assert not re.search(r"\{\{\s*\w+\s*\}\}", html), page
+
+
+def test_prose_asterisks_are_not_emphasis(site):
+    html = (site / "benchmarks" / "accuracy" / "index.html").read_text("utf-8")
+    assert "beta*x &gt; 20" in html and "beta<em>" not in html
 
 
 def test_signatures_are_formatted(site):
@@ -225,7 +279,29 @@ def test_config_names_the_site_and_the_repository():
 
 
 def test_results_pages_speak_to_users(site):
-    for page in ("examples", "benchmarks/uci"):
+    for page in ("examples", "benchmarks/uci", "benchmarks/summary"):
         html = (site / page / "index.html").read_text(encoding="utf-8").lower()
         for word in ("not met", "verdict", "this session", "targets"):
             assert word not in html, (page, word)
+    for page, html in _html_pages(site):
+        for remark in ("wall time", "other jobs shared", "the test suite runs it"):
+            assert remark not in html.lower(), (page, remark)
+
+
+def test_api_pages_show_no_private_class(site):
+    for page, html in _html_pages(site):
+        if page.startswith("api"):
+            assert not re.search(r"\b_[A-Z]\w+", html), page
+
+
+def test_one_nav_entry_per_topic():
+    with open(os.path.join(REPO_ROOT, "mkdocs.yml"), encoding="utf-8") as handle:
+        entries = re.findall(
+            r"^\s+- \"?(.*?)\"?:\s+(\S+\.(?:md|ipynb))$", handle.read(), re.M
+        )
+    titles = [title.lower() for title, _ in entries]
+    pages = [page for _, page in entries]
+    assert len(pages) == len(set(pages))
+    # A title that begins another ("Distributed training", "Distributed
+    # training and backends") names one topic twice.
+    assert not [(a, b) for a in titles for b in titles if a != b and b.startswith(a)]
