@@ -7,8 +7,12 @@ Each notebook runs top to bottom in a fresh kernel of this interpreter, in a
 temporary folder (so it reads no file of the repository), and is written back
 in place with its outputs, which GitHub and the documentation site show.
 TensorFlow's start-up log lines on stderr are dropped from the saved outputs;
-every other output is kept. Set `KERAS_SOFTPLUS_NOTEBOOK_QUICK=1` for the quick
-mode that the tests use (do not commit such outputs).
+every other output is kept.
+
+A notebook named after an example script in examples/ (the flagship,
+`heteroscedastic_regression.py`) is not edited by hand: it is rebuilt from the
+script's cells (jupytext's percent format) before it runs, so the page and the
+script cannot drift apart.
 """
 
 import os
@@ -16,14 +20,23 @@ import re
 import sys
 import tempfile
 
+import jupytext
 import nbclient
 import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Lines that TensorFlow's C++ runtime writes to stderr when it starts.
-STARTUP_NOISE = re.compile(
+EXAMPLES = os.path.dirname(HERE)
+KERNELSPEC = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
+# Lines that TensorFlow's C++ runtime writes to stderr when it starts, and
+# tf.function's retracing warning, which `predict` on several models triggers.
+NOISE = re.compile(
     r"^(WARNING: All log messages before absl|[IWE]\d{4} .*\] |To enable the following"
-    r"|oneDNN custom operations|.*cuda drivers).*$\n?",
+    r"|oneDNN custom operations|.*cuda drivers"
+    r"|WARNING:tensorflow:\d+ out of the last \d+ calls to .* retracing).*$\n?",
     re.MULTILINE,
 )
 
@@ -39,15 +52,35 @@ def execute(path, timeout=900):
             resources={"metadata": {"path": folder}},
         )
         client.execute(env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return clean(notebook, folder)
+
+
+def clean(notebook, folder):
+    """Drops `NOISE`, writes paths in the run's folder relative to it, and
+    joins consecutive prints into one output."""
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
+        outputs = []
         for output in cell.outputs:
-            if output.output_type == "stream" and output.name == "stderr":
-                output.text = STARTUP_NOISE.sub("", output.text)
-        cell.outputs = [
-            o for o in cell.outputs if not (o.output_type == "stream" and not o.text)
-        ]
+            if output.output_type == "stream":
+                output.text = NOISE.sub("", output.text.replace(folder + os.sep, ""))
+                if not output.text:
+                    continue
+                previous = outputs[-1] if outputs else None
+                if previous and previous.output_type == "stream":
+                    if previous.name == output.name:
+                        previous.text += output.text
+                        continue
+            outputs.append(output)
+        cell.outputs = outputs
+    return notebook
+
+
+def notebook_from_script(script):
+    """The cells of a percent-format script as a notebook without outputs."""
+    notebook = jupytext.read(script)
+    notebook.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     return notebook
 
 
@@ -58,6 +91,12 @@ def main(names):
         if name.endswith(".ipynb") and (not names or name[: -len(".ipynb")] in names)
     )
     for path in paths:
+        script = os.path.join(
+            EXAMPLES, os.path.basename(path)[: -len(".ipynb")] + ".py"
+        )
+        if os.path.exists(script):
+            print("rebuilding from", script, flush=True)
+            nbformat.write(notebook_from_script(script), path)
         print("executing", path, flush=True)
         nbformat.write(execute(path), path)
     return 0
