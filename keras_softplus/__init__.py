@@ -1,8 +1,16 @@
-"""keras_softplus: softplus done right for Keras 3 on TensorFlow.
+"""keras_softplus: softplus done right for Keras 3 (TensorFlow, JAX, PyTorch).
 
-A trainable beta-softplus activation with an exact fused gradient, positive
-weights and outputs by reparameterisation, and Normal regression heads that
-plug into TensorFlow Probability.
+- `ops`: beta-softplus (`softplus`, `softminus` and their inverses) with an
+  exact fused gradient in x and beta, and the distributions' math;
+- `layers.BetaSoftplus` (trainable beta), `activations.FixedBetaSoftplus`;
+- positivity by reparameterisation: `positivity.SoftplusPositive`,
+  `layers.PositiveDense`, `layers.PositiveHead`;
+- distribution heads: `NormalHead`, `StudentTHead`, `PoissonHead`,
+  `NegativeBinomialHead`, `GammaHead` and their base `DistributionHead`;
+- `losses` (their negative log-likelihoods) and `metrics` (NLL, CRPS, RMSE);
+- `distributions`: the TensorFlow Probability distribution of each head's
+  output (`as_normal`, `as_mixture`, `as_student_t`, `as_poisson`,
+  `as_negative_binomial`, `as_gamma`).
 """
 
 __version__ = "0.2.0"

@@ -1,10 +1,12 @@
 """From a head's output to TensorFlow Probability distributions.
 
 The heads output plain tensors; these functions build the TFP distribution
-they stand for. `split_normal_params` (from `keras_softplus.ops.normal`)
-uses `keras.ops` only. `as_normal` imports TensorFlow
-Probability when it is first called, not when this module is imported, so
-the heads, `NormalNLL` and the metrics work without TFP installed. TFP's
+they stand for: `as_normal` and `as_mixture` (`NormalHead`), `as_student_t`,
+`as_poisson`, `as_negative_binomial` and `as_gamma`. `split_normal_params`
+(from `keras_softplus.ops.normal`) uses `keras.ops` only. Each `as_*`
+function imports TensorFlow Probability when it is first called, not when
+this module is imported, so the heads, the losses and the metrics work
+without TFP installed. TFP's
 Keras layers (`tfp.layers`) are not used: they need Keras 2 (`tf_keras`).
 """
 
@@ -22,8 +24,10 @@ def _tfp_distributions():
         import tensorflow_probability as tfp
     except ImportError as error:
         raise ImportError(
-            "`keras_softplus.distributions.as_normal` needs TensorFlow "
-            "Probability: `pip install tensorflow-probability[tf]`. "
+            "`keras_softplus.distributions.as_normal` (as every `as_*`: "
+            "`as_mixture`, `as_student_t`, `as_poisson`, "
+            "`as_negative_binomial`, `as_gamma`) needs TensorFlow Probability: "
+            "`pip install tensorflow-probability[tf]`. The heads, "
             "`split_normal_params` and the losses and metrics do not."
         ) from error
     return tfp.distributions

@@ -1,12 +1,7 @@
-"""Distribution heads: a head declares its parameters, positive or not.
-
-A distribution head declares its parameters (`HeadParameter`) and which of
-them are positive. `DistributionHead` turns the declaration into one `Dense`
-per unconstrained parameter and one `PositiveHead` per positive parameter,
-and concatenates their outputs on the last axis, parameter by parameter.
-Positivity, its floor and its initial value come from
-`keras_softplus.positivity`; the math of each distribution lives in
-`keras_softplus.ops`.
+"""The named distribution heads: Normal, Student-t, Poisson, negative
+binomial and Gamma. Each reads its output layout from
+`keras_softplus.ops.parameters` (the declaration the split functions read
+too) and sets the floors and initial values of its positive parameters.
 """
 
 import dataclasses
@@ -14,223 +9,34 @@ import dataclasses
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus.layers.positive_dense import DENSE_OPTION_MODULES
-from keras_softplus.layers.positive_head import PositiveHead
-from keras_softplus.ops._validation import positive_integer
+from keras_softplus.layers.distribution_head import DistributionHead
+from keras_softplus.layers.distribution_head import NamedDistributionHead
 from keras_softplus.ops._validation import real_number
-from keras_softplus.ops._validation import representable
-from keras_softplus.positivity import positive_floor
+from keras_softplus.ops.parameters import GAMMA_PARAMETERS
+from keras_softplus.ops.parameters import NEGATIVE_BINOMIAL_PARAMETERS
+from keras_softplus.ops.parameters import NORMAL_PARAMETERS
+from keras_softplus.ops.parameters import POISSON_PARAMETERS
+from keras_softplus.ops.parameters import STUDENT_T_PARAMETERS
+from keras_softplus.ops.parameters import HeadParameter
 
 
-@dataclasses.dataclass(frozen=True)
-class HeadParameter:
-    """One parameter of a distribution head.
-
-    Args:
-        name: the parameter's name, e.g. `"loc"`; its layer arguments are
-            `<name>_kernel_initializer`, `min_<name>`, ...
-        positive: whether the parameter is kept above a floor.
-        min_value: the floor of a positive parameter, a finite float > 0;
-            `None` for `positive_floor` of the layer's compute dtype.
-        initial_value: the value of a positive parameter for a zero input
-            at initialisation, > its floor.
-    """
-
-    name: str
-    positive: bool = False
-    min_value: float | None = None
-    initial_value: float = 1.0
-
-
-def _layer_attribute(parameter):
-    """`<name>_head` for a positive parameter, `<name>_dense` otherwise."""
-    return f"{parameter.name}_{'head' if parameter.positive else 'dense'}"
+def _with_values(layout, **values):
+    """The layout's parameters, each positive one with its floor and initial
+    value from `values`: `min_<name>` and `initial_<name>`."""
+    return [
+        dataclasses.replace(
+            parameter,
+            min_value=values[f"min_{parameter.name}"],
+            initial_value=values[f"initial_{parameter.name}"],
+        )
+        if parameter.positive
+        else parameter
+        for parameter in layout
+    ]
 
 
 @register_public
-class DistributionHead(keras.layers.Layer):
-    """Dense head that outputs the parameters of a distribution.
-
-    Each declared parameter gets its own dense map of the inputs, `units`
-    wide: a `keras.layers.Dense` (`layer.<name>_dense`) for an unconstrained
-    parameter, a `PositiveHead` (`layer.<name>_head`) for a positive one,
-    whose floor and initial value the declaration gives. The output
-    concatenates the parameters on the last axis, in declaration order:
-    `(..., len(parameters) * units)`.
-
-    Formula:
-    ```
-    unconstrained parameter = inputs @ kernel + bias
-    positive parameter      = min_value + softplus(inputs @ kernel + bias)
-    outputs = concatenate([parameter for each parameter], axis=-1)
-    ```
-
-    The dense maps take the options of `keras.layers.Dense`, prefixed by
-    the parameter's name: `loc_kernel_initializer`, `scale_bias_regularizer`,
-    and so on (`kernel_initializer`, `bias_initializer`,
-    `kernel_regularizer`, `bias_regularizer`, `kernel_constraint`,
-    `bias_constraint`). A positive parameter takes no `bias_initializer`: its
-    bias is set by its initial value.
-
-    Args:
-        units: positive integer, number of outputs per parameter.
-        parameters: the `HeadParameter`s (or their dicts), in output order.
-        **kwargs: the prefixed Dense options above, and base layer keyword
-            arguments such as `name` and `dtype`.
-
-    Example:
-
-    >>> import numpy as np
-    >>> from keras_softplus.layers import DistributionHead, HeadParameter
-    >>> head = DistributionHead(2, [HeadParameter("loc"),
-    ...                             HeadParameter("scale", positive=True,
-    ...                                           initial_value=0.5)])
-    >>> head(np.zeros((1, 3))).numpy()
-    array([[0. , 0. , 0.5, 0.5]], dtype=float32)
-    """
-
-    def __init__(self, units, parameters, **kwargs):
-        parameters = tuple(
-            HeadParameter(**p) if isinstance(p, dict) else p for p in parameters
-        )
-        names = [parameter.name for parameter in parameters]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(
-                "`parameters` must name at least one parameter, each once. "
-                f"Received: parameters={names}"
-            )
-        options = {
-            (name, option): kwargs.pop(f"{name}_{option}")
-            for name in names
-            for option in DENSE_OPTION_MODULES
-            if f"{name}_{option}" in kwargs
-        }
-        super().__init__(**kwargs)
-        self.units = positive_integer(units, "units")
-        # Not `self.parameters`: on PyTorch, layers are `torch.nn.Module`s.
-        self.head_parameters = tuple(
-            self._validated(parameter, options) for parameter in parameters
-        )
-        self.options = {
-            key: DENSE_OPTION_MODULES[key[1]].get(value)
-            for key, value in options.items()
-        }
-        for parameter in self.head_parameters:
-            setattr(self, _layer_attribute(parameter), self._parameter_layer(parameter))
-        self.supports_masking = True
-
-    def _validated(self, parameter, options):
-        """The parameter with its floor resolved and checked."""
-        if not parameter.positive:
-            return parameter
-        floor_name = f"min_{parameter.name}"
-        initial_name = f"initial_{parameter.name}"
-        if ((parameter.name, "bias_initializer")) in options:
-            raise ValueError(
-                f"`{parameter.name}_bias_initializer` is not accepted: the bias "
-                f"of the positive parameter `{parameter.name}` is set by "
-                f"`{initial_name}`. Received: {parameter.name}_bias_initializer="
-                f"{options[(parameter.name, 'bias_initializer')]!r}"
-            )
-        if parameter.min_value is None:
-            floor = positive_floor(self.compute_dtype)
-        else:
-            floor = real_number(parameter.min_value, floor_name)
-            if floor <= 0:
-                raise ValueError(
-                    f"`{floor_name}` must be > 0. Received: {floor_name}="
-                    f"{parameter.min_value!r}"
-                )
-            representable(floor, floor_name, self.compute_dtype)
-        initial = real_number(parameter.initial_value, initial_name)
-        if not initial > floor:
-            raise ValueError(
-                f"`{initial_name}` must be > `{floor_name}`. Received: "
-                f"{initial_name}={parameter.initial_value!r}, {floor_name}={floor!r}"
-            )
-        return dataclasses.replace(parameter, min_value=floor, initial_value=initial)
-
-    def _parameter_layer(self, parameter):
-        """The dense map of one parameter."""
-        options = {
-            option: value
-            for (name, option), value in self.options.items()
-            if name == parameter.name
-        }
-        if parameter.positive:
-            layer = PositiveHead(
-                self.units,
-                min_value=parameter.min_value,
-                initial_value=parameter.initial_value,
-                dtype=self.dtype_policy,
-                name=parameter.name,
-                **options,
-            )
-        else:
-            layer = keras.layers.Dense(
-                self.units, dtype=self.dtype_policy, name=parameter.name, **options
-            )
-        return layer
-
-    def _parameter_layers(self):
-        # Attributes, not a list: saved files name each layer by its
-        # attribute (`loc_dense`, `scale_head`), as 0.1.0's NormalHead did.
-        return [getattr(self, _layer_attribute(p)) for p in self.head_parameters]
-
-    def build(self, input_shape):
-        for layer in self._parameter_layers():
-            layer.build(input_shape)
-
-    def call(self, inputs):
-        outputs = [layer(inputs) for layer in self._parameter_layers()]
-        return keras.ops.concatenate(outputs, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (len(self.head_parameters) * self.units,)
-
-    def get_config(self):
-        config = super().get_config()
-        config["units"] = self.units
-        config["parameters"] = [dataclasses.asdict(p) for p in self.head_parameters]
-        for (name, option), value in self.options.items():
-            config[f"{name}_{option}"] = DENSE_OPTION_MODULES[option].serialize(value)
-        return config
-
-
-def _positive_arguments(head):
-    """`{"min_<name>": floor, "initial_<name>": value}` of each positive
-    parameter of `head`: the config keys of the named heads below."""
-    arguments = {}
-    for parameter in head.head_parameters:
-        if parameter.positive:
-            arguments[f"min_{parameter.name}"] = parameter.min_value
-            arguments[f"initial_{parameter.name}"] = parameter.initial_value
-    return arguments
-
-
-class _NamedHead(DistributionHead):
-    """A distribution head whose class fixes its parameters.
-
-    Its config holds `units`, then `min_<name>` and `initial_<name>` for
-    each positive parameter (the resolved floor), instead of the generic
-    `parameters` list, and these are also attributes of the layer.
-    """
-
-    def __init__(self, units, parameters, **kwargs):
-        kwargs.pop("parameters", None)
-        super().__init__(units, parameters, **kwargs)
-        for argument, value in _positive_arguments(self).items():
-            setattr(self, argument, value)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["parameters"]
-        config.update(_positive_arguments(self))
-        return config
-
-
-@register_public
-class NormalHead(_NamedHead):
+class NormalHead(NamedDistributionHead):
     """Heteroscedastic Normal head: a loc and a positive scale per unit.
 
     Outputs one tensor of shape `(..., 2*units)`: the loc (a linear `Dense`,
@@ -291,21 +97,15 @@ class NormalHead(_NamedHead):
     def __init__(self, units=1, min_scale=1e-6, initial_scale=1.0, **kwargs):
         super().__init__(
             units,
-            [
-                HeadParameter("loc"),
-                HeadParameter(
-                    "scale",
-                    positive=True,
-                    min_value=min_scale,
-                    initial_value=initial_scale,
-                ),
-            ],
+            _with_values(
+                NORMAL_PARAMETERS, min_scale=min_scale, initial_scale=initial_scale
+            ),
             **kwargs,
         )
 
 
 @register_public
-class StudentTHead(_NamedHead):
+class StudentTHead(NamedDistributionHead):
     """Student-t head: a loc, a positive scale and degrees of freedom > 2.
 
     Outputs one tensor of shape `(..., 3*units)`: the loc (a `Dense`,
@@ -368,24 +168,21 @@ class StudentTHead(_NamedHead):
         initial_df=5.0,
         **kwargs,
     ):
-        parameters = [
-            HeadParameter("loc"),
-            HeadParameter(
-                "scale", positive=True, min_value=min_scale, initial_value=initial_scale
-            ),
-        ]
+        parameters = _with_values(
+            STUDENT_T_PARAMETERS,
+            min_scale=min_scale,
+            initial_scale=initial_scale,
+            min_df=min_df,
+            initial_df=initial_df,
+        )
         if real_number(min_df, "min_df") < 2:
             raise ValueError(
                 "`min_df` must be >= 2, so that the variance is finite. "
                 f"Received: min_df={min_df!r}"
             )
-        if df is None:
-            parameters.append(
-                HeadParameter(
-                    "df", positive=True, min_value=min_df, initial_value=initial_df
-                )
-            )
-        elif real_number(df, "df") <= 2:
+        if df is not None:
+            parameters = parameters[:-1]  # a fixed df has no layer
+        if df is not None and real_number(df, "df") <= 2:
             raise ValueError(
                 f"`df` must be > 2, so that the variance is finite. Received: df={df!r}"
             )
@@ -415,7 +212,7 @@ class StudentTHead(_NamedHead):
 
 
 @register_public
-class PoissonHead(_NamedHead):
+class PoissonHead(NamedDistributionHead):
     """Poisson head: a positive rate per unit, for counts.
 
     Outputs one tensor of shape `(..., units)`: the rate (a `PositiveHead`,
@@ -453,20 +250,15 @@ class PoissonHead(_NamedHead):
     def __init__(self, units=1, min_rate=None, initial_rate=1.0, **kwargs):
         super().__init__(
             units,
-            [
-                HeadParameter(
-                    "rate",
-                    positive=True,
-                    min_value=min_rate,
-                    initial_value=initial_rate,
-                )
-            ],
+            _with_values(
+                POISSON_PARAMETERS, min_rate=min_rate, initial_rate=initial_rate
+            ),
             **kwargs,
         )
 
 
 @register_public
-class NegativeBinomialHead(_NamedHead):
+class NegativeBinomialHead(NamedDistributionHead):
     """Negative binomial head: a positive mean and total count per unit.
 
     Outputs one tensor of shape `(..., 2*units)`: the mean (a
@@ -519,26 +311,19 @@ class NegativeBinomialHead(_NamedHead):
     ):
         super().__init__(
             units,
-            [
-                HeadParameter(
-                    "mean",
-                    positive=True,
-                    min_value=min_mean,
-                    initial_value=initial_mean,
-                ),
-                HeadParameter(
-                    "total_count",
-                    positive=True,
-                    min_value=min_total_count,
-                    initial_value=initial_total_count,
-                ),
-            ],
+            _with_values(
+                NEGATIVE_BINOMIAL_PARAMETERS,
+                min_mean=min_mean,
+                initial_mean=initial_mean,
+                min_total_count=min_total_count,
+                initial_total_count=initial_total_count,
+            ),
             **kwargs,
         )
 
 
 @register_public
-class GammaHead(_NamedHead):
+class GammaHead(NamedDistributionHead):
     """Gamma head: a positive concentration and rate per unit.
 
     Outputs one tensor of shape `(..., 2*units)`: the concentration (shape,
@@ -587,19 +372,23 @@ class GammaHead(_NamedHead):
     ):
         super().__init__(
             units,
-            [
-                HeadParameter(
-                    "concentration",
-                    positive=True,
-                    min_value=min_concentration,
-                    initial_value=initial_concentration,
-                ),
-                HeadParameter(
-                    "rate",
-                    positive=True,
-                    min_value=min_rate,
-                    initial_value=initial_rate,
-                ),
-            ],
+            _with_values(
+                GAMMA_PARAMETERS,
+                min_concentration=min_concentration,
+                initial_concentration=initial_concentration,
+                min_rate=min_rate,
+                initial_rate=initial_rate,
+            ),
             **kwargs,
         )
+
+
+__all__ = [
+    "DistributionHead",
+    "GammaHead",
+    "HeadParameter",
+    "NegativeBinomialHead",
+    "NormalHead",
+    "PoissonHead",
+    "StudentTHead",
+]

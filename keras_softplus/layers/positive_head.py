@@ -4,7 +4,7 @@ import keras
 
 from keras_softplus._registration import register_public
 from keras_softplus.layers.beta_softplus import BetaSoftplus
-from keras_softplus.layers.positive_dense import serialize_dense_options
+from keras_softplus.layers.dense_options import serialize_dense_options
 from keras_softplus.ops._validation import positive_integer
 from keras_softplus.ops._validation import real_number
 from keras_softplus.positivity import SoftplusPositive

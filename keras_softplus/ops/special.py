@@ -1,5 +1,4 @@
-"""Special functions shared by the softplus kernel's neighbours: the
-distribution families.
+"""Special functions shared by the distribution families.
 
 `keras.ops` has no `lgamma` nor incomplete beta, so this module holds them,
 in the split forms that keep the likelihoods' differences exact (Loader,
