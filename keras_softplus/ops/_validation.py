@@ -52,17 +52,31 @@ def positive_number(value, name, floor=0.0, detail=""):
     return number
 
 
-def positive_integer(value, name):
-    """`value` as an int >= 1; ValueError otherwise (booleans included)."""
+def positive_integer(value, name, maximum=None):
+    """`value` as an int >= 1 (and <= `maximum` when given); ValueError
+    otherwise (booleans, non-integers and infinities included)."""
     try:
         valid = not isinstance(value, bool) and int(value) == value and value >= 1
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         valid = False
+    if valid and maximum is not None and value > maximum:
+        raise ValueError(
+            f"`{name}` must be an integer in [1, {maximum}]. Received: {name}={value!r}"
+        )
     if not valid:
         raise ValueError(
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+# Counts up to 2**24 are exact in float32, the count CRPS's support.
+MAX_SUPPORT_SIZE = 2**24
+
+
+def support_size_argument(value):
+    """`support_size` of a count CRPS: an int in [1, 2**24]."""
+    return positive_integer(value, "support_size", MAX_SUPPORT_SIZE)
 
 
 def representable(value, name, dtype):
