@@ -11,7 +11,7 @@ import functools
 import keras
 
 from keras_softplus._registration import register_public
-from keras_softplus.ops._validation import positive_integer
+from keras_softplus.ops._validation import support_size_argument
 from keras_softplus.ops.gamma import gamma_nll
 from keras_softplus.ops.negative_binomial import negative_binomial_crps
 from keras_softplus.ops.negative_binomial import negative_binomial_nll
@@ -29,12 +29,20 @@ class _LowerIsBetter(keras.metrics.MeanMetricWrapper):
 
     Subclasses pass their function and default name; the config holds only
     `name` and `dtype`, as for Keras' own wrapped metrics. `update_state`
-    takes `sample_weight`; `result()` is the weighted mean.
+    takes `sample_weight`; `result()` is the weighted mean. The function
+    runs in the metric's dtype (float32 by default): a half-precision head
+    output is cast up first, as Keras' `MeanMetricWrapper` does not.
     """
 
     def __init__(self, fn, name, dtype):
-        super().__init__(fn=fn, name=name, dtype=dtype)
+        super().__init__(fn=self._in_own_dtype, name=name, dtype=dtype)
+        self._per_sample = fn
         self._direction = "down"
+
+    def _in_own_dtype(self, y_true, y_pred):
+        return self._per_sample(
+            keras.ops.cast(y_true, self.dtype), keras.ops.cast(y_pred, self.dtype)
+        )
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
@@ -313,7 +321,7 @@ class _CountCRPS(_LowerIsBetter):
     """A count CRPS by its series over `support_size` terms."""
 
     def __init__(self, fn, support_size, name, dtype):
-        support_size = positive_integer(support_size, "support_size")
+        support_size = support_size_argument(support_size)
         super().__init__(functools.partial(fn, support_size=support_size), name, dtype)
         self.support_size = support_size
 
@@ -336,8 +344,9 @@ class PoissonCRPS(_CountCRPS):
     ```
 
     Args:
-        support_size: number of terms `K`; it must cover the predictive
-            distribution (rates up to about `K - 6*sqrt(K)`).
+        support_size: number of terms `K`, an integer in `[1, 2**24]`; it
+            must cover the predictive distribution (rates up to about
+            `K - 6*sqrt(K)`).
         name: name of the metric.
         dtype: dtype of its computation, as for every Keras metric.
 
@@ -374,8 +383,9 @@ class NegativeBinomialCRPS(_CountCRPS):
     ```
 
     Args:
-        support_size: number of terms `K`; it must cover the predictive
-            distribution (mean plus several `sqrt(m + m**2/r)`).
+        support_size: number of terms `K`, an integer in `[1, 2**24]`; it
+            must cover the predictive distribution (mean plus several
+            `sqrt(m + m**2/r)`).
         name: name of the metric.
         dtype: dtype of its computation, as for every Keras metric.
 

@@ -5,6 +5,7 @@ import mpmath
 import numpy as np
 import pytest
 import scoringrules
+from input_grids import seeded_normal
 
 import keras_softplus
 from keras_softplus import metrics
@@ -245,3 +246,144 @@ def test_student_t_crps_metric_matches_scoringrules_with_weights():
     np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-9)
     restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
     assert type(restored) is metrics.StudentTCRPS
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """The global policy `mixed_bfloat16` for one test, restored after it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+def poisson_crps_reference(y, y_pred):
+    return scoringrules.crps_poisson(y, y_pred).mean(-1)
+
+
+def negative_binomial_crps_reference(y, y_pred):
+    mean, total_count = np.split(y_pred, 2, axis=-1)
+    return scoringrules.crps_negbinom(y, total_count, mu=mean).mean(-1)
+
+
+def normal_crps_reference(y, y_pred):
+    loc, scale = np.split(y_pred, 2, axis=-1)
+    return scoringrules.crps_normal(y, loc, scale).mean(-1)
+
+
+def nll_reference(distribution):
+    """The NLL summed over units, by TFP in float64 (`as_*` of a float64 output)."""
+
+    def reference(y, y_pred):
+        return -distribution(y_pred).log_prob(y).numpy().reshape(len(y))
+
+    return reference
+
+
+@pytest.mark.parametrize(
+    "metric_class, head, targets, reference",
+    [
+        pytest.param(
+            metrics.PoissonCRPS,
+            lambda: keras_softplus.layers.PoissonHead(initial_rate=40.0),
+            lambda rng: rng.poisson(40.0, size=(64, 1)),
+            poisson_crps_reference,
+            id="poisson_crps",
+        ),
+        pytest.param(
+            metrics.NegativeBinomialCRPS,
+            lambda: keras_softplus.layers.NegativeBinomialHead(
+                initial_mean=30.0, initial_total_count=5.0
+            ),
+            lambda rng: rng.negative_binomial(5.0, 5.0 / 35.0, size=(64, 1)),
+            negative_binomial_crps_reference,
+            id="negative_binomial_crps",
+        ),
+        pytest.param(
+            metrics.NormalCRPS,
+            lambda: keras_softplus.layers.NormalHead(initial_scale=3.0),
+            lambda rng: rng.normal(50.0, 3.0, size=(64, 1)),
+            normal_crps_reference,
+            id="normal_crps",
+        ),
+        pytest.param(
+            metrics.PoissonNLLMetric,
+            lambda: keras_softplus.layers.PoissonHead(initial_rate=40.0),
+            lambda rng: rng.poisson(40.0, size=(64, 1)),
+            nll_reference(keras_softplus.distributions.as_poisson),
+            id="poisson_nll",
+        ),
+    ],
+)
+def test_metrics_compute_in_their_own_dtype_under_mixed_bfloat16(
+    mixed_bfloat16, metric_class, head, targets, reference
+):
+    """A bfloat16 head output is read in the metric's float32, not summed
+    in bfloat16 (PoissonCRPS was 1% off)."""
+    keras.utils.set_random_seed(0)
+    y_pred = head()(seeded_normal((64, 3)))
+    assert y_pred.dtype == "bfloat16"
+    y = targets(np.random.default_rng(1)).astype("float32")
+    metric = metric_class()
+    assert metric.dtype == "float32"
+    metric.update_state(y, y_pred)
+    y_pred64 = keras.ops.convert_to_numpy(keras.ops.cast(y_pred, "float64"))
+    expected = reference(y.astype("float64"), y_pred64).mean()
+    np.testing.assert_allclose(float(metric.result()), expected, rtol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "support_size, message",
+    [
+        pytest.param(0, "a positive integer", id="zero"),
+        pytest.param(10**12, r"an integer in \[1, 16777216\]", id="beyond_2_24"),
+        pytest.param(float("inf"), "a positive integer", id="infinite"),
+        pytest.param(2.5, "a positive integer", id="fraction"),
+    ],
+)
+@pytest.mark.parametrize(
+    "metric_class",
+    [
+        pytest.param(metrics.PoissonCRPS, id="poisson"),
+        pytest.param(metrics.NegativeBinomialCRPS, id="negative_binomial"),
+    ],
+)
+def test_count_crps_metrics_check_the_support_size(metric_class, support_size, message):
+    with pytest.raises(ValueError, match=f"`support_size` must be {message}"):
+        metric_class(support_size=support_size)
+
+
+def test_count_crps_metrics_in_fit_under_mixed_float16():
+    """float16 rates reach the count CRPS in float32 (they crashed building
+    the support in float16), and the logged value is the float32 one."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    outputs = [
+        keras_softplus.layers.PoissonHead(initial_rate=4.0, dtype="mixed_float16"),
+        keras_softplus.layers.NegativeBinomialHead(
+            initial_mean=4.0, dtype="mixed_float16"
+        ),
+    ]
+    model = keras.Model(inputs, [head(inputs) for head in outputs])
+    model.compile(
+        optimizer="adam",
+        loss=[
+            keras_softplus.losses.PoissonNLL(),
+            keras_softplus.losses.NegativeBinomialNLL(),
+        ],
+        metrics=[[metrics.PoissonCRPS(100)], [metrics.NegativeBinomialCRPS(100)]],
+    )
+    x = seeded_normal((32, 3))
+    y = np.random.default_rng(2).poisson(4.0, size=(32, 1)).astype("float32")
+    history = model.fit(x, [y, y], batch_size=32, epochs=1, verbose=0)
+    assert all(np.isfinite(values[0]) for values in history.history.values())
+    rate, nb = (keras.ops.convert_to_numpy(p).astype("float64") for p in model(x))
+    logs = model.evaluate(x, [y, y], verbose=0, return_dict=True)
+    crps = {name: value for name, value in logs.items() if "crps" in name}
+    expected = sorted(
+        [
+            poisson_crps_reference(y, rate).mean(),
+            negative_binomial_crps_reference(y, nb).mean(),
+        ]
+    )
+    np.testing.assert_allclose(sorted(crps.values()), expected, rtol=2e-5)
