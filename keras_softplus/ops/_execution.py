@@ -383,3 +383,46 @@ def softplus_inverse(y, beta):
 def softminus_inverse(y, beta):
     """`y - log(-expm1(beta*y)) / beta` of two working-dtype tensors, `y < 0`."""
     return _inverse(_kernel.softminus_inverse, y, beta)
+
+
+def static_shape(tensor):
+    """The static shape of `tensor` as a tuple (None for unknown sizes), or
+    None when its rank is unknown (only TensorFlow graphs have either)."""
+    shape = tensor.shape
+    if getattr(shape, "rank", 0) is None:
+        return None
+    return tuple(None if size is None else int(size) for size in shape)
+
+
+def shaped_at_run_time(y_true, like, message, suffix):
+    """`y_true` reshaped to the run-time shape of `like`, after checking
+    that it has that shape, or that shape without its last axis when that
+    axis is 1. TensorFlow graphs only: the other backends know every shape
+    when they trace.
+
+    A failed check raises an `InvalidArgumentError` reading `message`, the
+    received shape, then `suffix`. XLA drops run-time checks, so the
+    targets are then NaN, which makes the loss NaN instead of broadcasting
+    them into a wrong number.
+    """
+    import tensorflow as tf
+
+    shape, like_shape = tf.shape(y_true), tf.shape(like)
+
+    def equal(a, b):
+        # Shapes of different ranks are padded with -1, so they differ.
+        rank = tf.maximum(tf.size(a), tf.size(b))
+        pad = lambda s: tf.pad(s, [[0, rank - tf.size(s)]], constant_values=-1)  # noqa: E731
+        return tf.reduce_all(tf.equal(pad(a), pad(b)))
+
+    valid = equal(shape, like_shape)
+    if like.shape[-1] == 1:
+        valid = tf.logical_or(valid, equal(shape, like_shape[:-1]))
+    tf.debugging.Assert(valid, [message, shape, suffix], summarize=8)
+    # Padded with NaN and cut to the size of `like`, the reshape is valid
+    # for every run-time shape, so XLA compiles it whatever it receives.
+    size = tf.size(like)
+    flat = tf.reshape(y_true, [-1])[:size]
+    flat = tf.concat([flat, tf.fill([size - tf.size(flat)], float("nan"))], 0)
+    nan = tf.constant(float("nan"), like.dtype)
+    return tf.where(valid, tf.reshape(flat, like_shape), nan)

@@ -12,6 +12,9 @@ import dataclasses
 
 import keras
 
+from keras_softplus.ops._execution import shaped_at_run_time
+from keras_softplus.ops._execution import static_shape
+
 
 @dataclasses.dataclass(frozen=True)
 class HeadParameter:
@@ -31,6 +34,17 @@ class HeadParameter:
     positive: bool = False
     min_value: float | None = None
     initial_value: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(
+                "`name` must be a non-empty string usable as a Python name, "
+                f"e.g. 'loc'. Received: name={self.name!r}"
+            )
+        if not isinstance(self.positive, bool):
+            raise TypeError(
+                f"`positive` must be True or False. Received: positive={self.positive!r}"
+            )
 
 
 NORMAL_PARAMETERS = (HeadParameter("loc"), HeadParameter("scale", positive=True))
@@ -85,7 +99,7 @@ def split_parameters(y_pred, parameters, head):
     (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
     """
     names = [getattr(parameter, "name", parameter) for parameter in parameters]
-    y_pred = keras.ops.convert_to_tensor(y_pred)
+    y_pred = computation_tensor(y_pred, "y_pred")
     shape = tuple(y_pred.shape)
     count = len(names)
     if not shape or shape[-1] is None or shape[-1] % count or shape[-1] == 0:
@@ -96,6 +110,27 @@ def split_parameters(y_pred, parameters, head):
         )
     units = shape[-1] // count
     return tuple(y_pred[..., k * units : (k + 1) * units] for k in range(count))
+
+
+def computation_tensor(values, name):
+    """`values` as a tensor of the dtype the distributions compute in.
+
+    float32 and float64 stay; float16 and bfloat16 (a mixed-precision head's
+    output) become float32, as Keras losses compute in float32, because
+    their 3 or 2 significant digits cannot hold a likelihood (nor has every
+    backend a bfloat16 `lgamma`); integers and booleans become `floatx()`.
+    """
+    tensor = keras.ops.convert_to_tensor(values)
+    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    if dtype in ("float16", "bfloat16"):
+        return keras.ops.cast(tensor, "float32")
+    if dtype.startswith(("int", "uint", "bool")):
+        return keras.ops.cast(tensor, keras.config.floatx())
+    if not keras.backend.is_float_dtype(dtype):
+        raise TypeError(
+            f"`{name}` must hold real numbers. Received: {name}.dtype={dtype}"
+        )
+    return tensor
 
 
 def align_targets(y_true, parameter):
@@ -113,7 +148,10 @@ def align_targets(y_true, parameter):
         `parameter`.
 
     Raises:
-        ValueError: when the shapes do not match.
+        ValueError: when the known sizes do not match. Where sizes are only
+            known at run time (a TensorFlow graph), the same check runs
+            then: an `InvalidArgumentError` with the same message, or, under
+            XLA, which drops run-time checks, NaN targets.
 
     Example:
 
@@ -123,17 +161,27 @@ def align_targets(y_true, parameter):
     TensorShape([2, 1])
     """
     y_true = keras.ops.cast(keras.ops.convert_to_tensor(y_true), parameter.dtype)
-    if len(y_true.shape) == len(parameter.shape) - 1 and parameter.shape[-1] == 1:
+    units = parameter.shape[-1]
+    shape, like_shape = static_shape(y_true), tuple(parameter.shape)
+    if shape is not None and len(shape) == len(like_shape) - 1 and units == 1:
         y_true = keras.ops.expand_dims(y_true, -1)
-    if (
-        len(y_true.shape) != len(parameter.shape)
-        or y_true.shape[-1] is not None
-        and parameter.shape[-1] is not None
-        and y_true.shape[-1] != parameter.shape[-1]
-    ):
-        raise ValueError(
-            "`y_true` must have shape `(..., units)` for a head output with "
-            f"`units` per parameter. Received: y_true.shape="
-            f"{tuple(y_true.shape)}, units={parameter.shape[-1]}"
-        )
-    return y_true
+        shape = shape + (1,)
+    message = (
+        "`y_true` must have shape `(..., units)` for a head output with "
+        f"`units` per parameter. Received: y_true.shape="
+    )
+    if shape is not None and len(shape) == len(like_shape):
+        mismatched = [
+            (size, like)
+            for size, like in zip(shape, like_shape, strict=True)
+            if None not in (size, like) and size != like
+        ]
+        if not mismatched and None not in shape and None not in like_shape:
+            return y_true
+    else:
+        mismatched = shape is not None
+    if mismatched:
+        raise ValueError(f"{message}{shape}, units={units}")
+    # Some sizes are unknown until run time (a TensorFlow graph fed by a
+    # generator): the same check then runs on the run-time shapes.
+    return shaped_at_run_time(y_true, parameter, f"{message}", f", units={units}")
