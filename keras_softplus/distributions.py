@@ -8,9 +8,15 @@ function imports TensorFlow Probability when it is first called, not when
 this module is imported, so the heads, the losses and the metrics work
 without TFP installed. TFP's
 Keras layers (`tfp.layers`) are not used: they need Keras 2 (`tf_keras`).
+
+The parameters are split as the losses split them: a half-precision output
+(a mixed-precision head's) gives a float32 distribution, an integer one a
+`floatx()` distribution. On JAX and PyTorch the parameters reach TFP as
+NumPy arrays, and the distribution is a TensorFlow one.
 """
 
 import keras
+import numpy as np
 
 from keras_softplus.ops.gamma import split_gamma_params
 from keras_softplus.ops.negative_binomial import split_negative_binomial_params
@@ -31,6 +37,14 @@ def _tfp_distributions():
             "`split_normal_params` and the losses and metrics do not."
         ) from error
     return tfp.distributions
+
+
+def _for_tfp(*tensors):
+    """The tensors as TFP takes them: as they are on TensorFlow, NumPy
+    arrays on the other backends (TFP cannot read a PyTorch dtype)."""
+    if keras.backend.backend() == "tensorflow":
+        return tensors
+    return tuple(keras.ops.convert_to_numpy(tensor) for tensor in tensors)
 
 
 def as_normal(y_pred):
@@ -77,7 +91,7 @@ def as_normal(y_pred):
     TensorShape([3])
     """
     tfd = _tfp_distributions()
-    loc, scale = split_normal_params(y_pred)
+    loc, scale = _for_tfp(*split_normal_params(y_pred))
     return _with_event_axis(tfd, tfd.Normal(loc=loc, scale=scale))
 
 
@@ -116,7 +130,8 @@ def as_mixture(y_preds):
         A `tfp.distributions.MixtureSameFamily`.
 
     Raises:
-        ValueError: for an empty list or members of different shapes.
+        ValueError: for an empty list or members of different shapes or
+            dtypes.
 
     Example:
 
@@ -147,28 +162,26 @@ def as_mixture(y_preds):
             "Every member of `y_preds` must have the same shape. Received: "
             f"loc shapes {[tuple(loc.shape) for loc, _ in params]}"
         )
+    dtypes = [keras.backend.standardize_dtype(loc.dtype) for loc, _ in params]
+    if len(set(dtypes)) != 1:
+        raise ValueError(
+            "Every member of `y_preds` must have the same dtype. Received: "
+            f"dtypes {dtypes}"
+        )
     tfd = _tfp_distributions()
-    locs = [loc for loc, _ in params]
-    scales = [scale for _, scale in params]
-    if locs[0].shape[-1] == 1:
-        # Members on a new last axis, behind the unit axis, which stays a
-        # batch axis as in `as_normal`: components (..., 1, M).
-        components = tfd.Normal(
-            loc=keras.ops.stack(locs, axis=-1), scale=keras.ops.stack(scales, axis=-1)
-        )
-    else:
-        # Members before the unit axis, which becomes the event: components
-        # (..., M) of event [units].
-        components = tfd.Independent(
-            tfd.Normal(
-                loc=keras.ops.stack(locs, axis=-2),
-                scale=keras.ops.stack(scales, axis=-2),
-            ),
-            reinterpreted_batch_ndims=1,
-        )
-    weights = tfd.Categorical(
-        logits=keras.ops.zeros(tuple(components.batch_shape), locs[0].dtype)
+    # Members on a new last axis, behind the unit axis, which stays a batch
+    # axis as in `as_normal`: components (..., 1, M); for units > 1, before
+    # the unit axis, which becomes the event: components (..., M) of event
+    # [units].
+    member_axis = -1 if params[0][0].shape[-1] == 1 else -2
+    loc, scale = _for_tfp(
+        keras.ops.stack([loc for loc, _ in params], axis=member_axis),
+        keras.ops.stack([scale for _, scale in params], axis=member_axis),
     )
+    components = tfd.Normal(loc=loc, scale=scale)
+    if member_axis == -2:
+        components = tfd.Independent(components, reinterpreted_batch_ndims=1)
+    weights = tfd.Categorical(logits=np.zeros(tuple(components.batch_shape), dtypes[0]))
     return tfd.MixtureSameFamily(weights, components)
 
 
@@ -204,7 +217,7 @@ def as_student_t(y_pred):
     array([[1.4142135]], dtype=float32)
     """
     tfd = _tfp_distributions()
-    loc, scale, df = split_student_t_params(y_pred)
+    loc, scale, df = _for_tfp(*split_student_t_params(y_pred))
     return _with_event_axis(tfd, tfd.StudentT(df=df, loc=loc, scale=scale))
 
 
@@ -238,7 +251,7 @@ def as_poisson(y_pred):
     array([[2., 3.]], dtype=float32)
     """
     tfd = _tfp_distributions()
-    (rate,) = split_poisson_params(y_pred)
+    (rate,) = _for_tfp(*split_poisson_params(y_pred))
     return _with_event_axis(tfd, tfd.Poisson(rate=rate))
 
 
@@ -276,7 +289,9 @@ def as_negative_binomial(y_pred):
     """
     tfd = _tfp_distributions()
     mean, total_count = split_negative_binomial_params(y_pred)
-    logits = keras.ops.log(mean) - keras.ops.log(total_count)
+    total_count, logits = _for_tfp(
+        total_count, keras.ops.log(mean) - keras.ops.log(total_count)
+    )
     return _with_event_axis(
         tfd, tfd.NegativeBinomial(total_count=total_count, logits=logits)
     )
@@ -306,7 +321,7 @@ def as_gamma(y_pred):
     array([[1.5]], dtype=float32)
     """
     tfd = _tfp_distributions()
-    concentration, rate = split_gamma_params(y_pred)
+    concentration, rate = _for_tfp(*split_gamma_params(y_pred))
     return _with_event_axis(tfd, tfd.Gamma(concentration=concentration, rate=rate))
 
 

@@ -1,5 +1,6 @@
 """Tests of `keras_softplus.distributions`."""
 
+import json
 import textwrap
 
 import numpy as np
@@ -7,7 +8,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 from fresh_process import run_python
+from input_grids import seeded_normal
 
+import keras_softplus
 from keras_softplus import distributions
 from keras_softplus.distributions import as_normal
 from keras_softplus.distributions import split_normal_params
@@ -175,3 +178,143 @@ def test_negative_binomial_conversion_is_exact_and_stable_at_the_extremes():
     )
     nb32 = distributions.as_negative_binomial(y_pred.astype("float32"))
     assert np.all(np.isfinite(nb32.log_prob(np.array([[3.0], [1e4], [0.0], [3.0]]))))
+
+
+# Every `as_*` of one example output per head: (function, y_pred, targets).
+AS_FUNCTIONS = {
+    "as_normal": ([[1.0, 2.0], [-0.5, 0.3]], [[0.5], [0.0]]),
+    "as_student_t": ([[1.0, 2.0, 3.5], [-0.5, 0.3, 40.0]], [[0.5], [0.0]]),
+    "as_poisson": ([[2.0], [1000.0]], [[3.0], [1003.0]]),
+    "as_negative_binomial": ([[2.0, 1.5], [1000.0, 20.0]], [[3.0], [1003.0]]),
+    "as_gamma": ([[2.0, 1.5], [30.0, 0.5]], [[3.0], [58.0]]),
+}
+
+
+def reference_log_prob(name, y_pred, y):
+    """TFP's log_prob in float64 of the float64 output."""
+    distribution = getattr(distributions, name)(np.asarray(y_pred, "float64"))
+    return distribution.log_prob(np.asarray(y, "float64")).numpy()
+
+
+# Tolerance of a float32 log_prob: TFP sums terms of up to about 7e3 (a
+# count near 1000 times its log), each rounded at float32 eps, 6e-8.
+FLOAT32_LOG_PROB = {"rtol": 1e-5, "atol": 5e-4}
+
+
+@pytest.mark.parametrize(
+    "half_dtype",
+    [pytest.param("float16", id="float16"), pytest.param("bfloat16", id="bfloat16")],
+)
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in AS_FUNCTIONS])
+def test_as_functions_upcast_half_precision_outputs_to_float32(name, half_dtype):
+    """A half-precision output gives a float32 distribution: as_poisson of
+    rate 1000 in float16 gave log_prob(1003) = -2.5 against -4.379, and
+    bfloat16 log_prob crashed on CPU (no bfloat16 lgamma)."""
+    y_pred, y = AS_FUNCTIONS[name]
+    half = tf.cast(tf.constant(y_pred, tf.float32), half_dtype)
+    distribution = getattr(distributions, name)(half)
+    assert distribution.dtype == tf.float32
+    # The reference reads the same rounded values, in float64.
+    rounded = tf.cast(half, tf.float64).numpy()
+    np.testing.assert_allclose(
+        distribution.log_prob(np.asarray(y, "float32")).numpy(),
+        reference_log_prob(name, rounded, y),
+        **FLOAT32_LOG_PROB,
+    )
+
+
+def test_as_poisson_of_a_float16_rate_of_1000_is_computed_in_float32():
+    poisson = distributions.as_poisson(np.array([[1000.0]], "float16"))
+    np.testing.assert_allclose(
+        float(poisson.log_prob([[1003.0]])[0, 0]), -4.379, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in AS_FUNCTIONS])
+def test_as_functions_of_integer_outputs_are_floatx(name):
+    y_pred, y = AS_FUNCTIONS[name]
+    integers = np.rint(np.asarray(y_pred)).astype("int64")
+    distribution = getattr(distributions, name)(integers)
+    assert distribution.dtype == tf.float32
+    np.testing.assert_allclose(
+        distribution.log_prob(np.asarray(y, "float32")).numpy(),
+        reference_log_prob(name, integers, y),
+        **FLOAT32_LOG_PROB,
+    )
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in AS_FUNCTIONS])
+def test_as_functions_of_mixed_bfloat16_heads_give_float32_log_probs(name):
+    head_class = {
+        "as_normal": "NormalHead",
+        "as_student_t": "StudentTHead",
+        "as_poisson": "PoissonHead",
+        "as_negative_binomial": "NegativeBinomialHead",
+        "as_gamma": "GammaHead",
+    }[name]
+    head = getattr(keras_softplus.layers, head_class)(dtype="mixed_bfloat16")
+    y_pred = head(seeded_normal((4, 3)))
+    assert y_pred.dtype == tf.bfloat16
+    distribution = getattr(distributions, name)(y_pred)
+    y = np.full((4, 1), 2.0, "float32")
+    log_prob = distribution.log_prob(y).numpy()
+    np.testing.assert_allclose(
+        log_prob,
+        reference_log_prob(name, tf.cast(y_pred, tf.float64).numpy(), y),
+        **FLOAT32_LOG_PROB,
+    )
+
+
+def test_as_mixture_of_members_of_different_dtypes_is_an_error():
+    members = [np.zeros((2, 2), "float32"), np.ones((2, 2), "float64")]
+    with pytest.raises(
+        ValueError, match=r"same dtype.*Received: dtypes \['float32', 'float64'\]"
+    ):
+        distributions.as_mixture(members)
+
+
+ON_OTHER_BACKENDS = """
+import json
+import sys
+
+import keras
+import numpy as np
+
+from keras_softplus import distributions
+
+results = {}
+for name, (y_pred, y) in json.loads(sys.argv[1]).items():
+    y_pred, y = np.asarray(y_pred, "float32"), np.asarray(y, "float32")
+    tensor = keras.ops.convert_to_tensor(y_pred)
+    as_function = getattr(distributions, name)
+    results[name + " numpy"] = as_function(y_pred).log_prob(y)
+    results[name + " tensor"] = as_function(tensor).log_prob(y)
+    if name == "as_normal":
+        mixture = distributions.as_mixture([tensor, tensor])
+        results["as_mixture tensor"] = mixture.log_prob(y)
+print(json.dumps({key: np.asarray(value).tolist() for key, value in results.items()}))
+"""
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("torch", id="torch"), pytest.param("jax", id="jax")]
+)
+def test_as_functions_on_other_backends(backend):
+    """Every `as_*` of NumPy arrays and of backend tensors, in one fresh
+    process per backend (PyTorch failed: "Cannot convert ... torch.float32
+    to a TensorFlow DType")."""
+    output = run_python(
+        ON_OTHER_BACKENDS, json.dumps(AS_FUNCTIONS), KERAS_BACKEND=backend
+    )
+    results = json.loads(output.strip().splitlines()[-1])
+    expected = {
+        name: reference_log_prob(name, y_pred, y)
+        for name, (y_pred, y) in AS_FUNCTIONS.items()
+    }
+    # An equal-weight mixture of two equal members is that member.
+    expected["as_mixture"] = expected["as_normal"]
+    assert len(results) == 2 * len(AS_FUNCTIONS) + 1
+    for key, log_prob in results.items():
+        np.testing.assert_allclose(
+            log_prob, expected[key.split()[0]], **FLOAT32_LOG_PROB, err_msg=key
+        )
