@@ -490,3 +490,97 @@ def test_new_heads_train_under_mixed_precision_with_dtype_floors():
     )
     assert all(output.dtype == "float16" for output in model.outputs)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize(
+    "layer_class, kwargs, message",
+    [
+        pytest.param(
+            StudentTHead,
+            {"df": 7e4, "dtype": "mixed_float16"},
+            "`df` overflows float16",
+            id="fixed_df_float16",
+        ),
+        pytest.param(
+            StudentTHead,
+            {"df": 1e39},
+            "`df` overflows float32",
+            id="fixed_df_float32",
+        ),
+        pytest.param(
+            StudentTHead,
+            {"initial_df": 7e4, "dtype": "mixed_float16"},
+            "`initial_df` overflows float16",
+            id="initial_df_float16",
+        ),
+        pytest.param(
+            PoissonHead,
+            {"initial_rate": 1e5, "dtype": "mixed_float16"},
+            "`initial_rate` overflows float16",
+            id="initial_rate_float16",
+        ),
+        pytest.param(
+            PoissonHead,
+            {"initial_rate": 1e39},
+            "`initial_rate` overflows float32",
+            id="initial_rate_float32",
+        ),
+        pytest.param(
+            PoissonHead,
+            {"initial_rate": 1e39, "dtype": "mixed_bfloat16"},
+            "`initial_rate` overflows bfloat16",
+            id="initial_rate_bfloat16",
+        ),
+        pytest.param(
+            NegativeBinomialHead,
+            {"initial_total_count": 1e6, "dtype": "mixed_float16"},
+            "`initial_total_count` overflows float16",
+            id="initial_total_count_float16",
+        ),
+        pytest.param(
+            GammaHead,
+            {"initial_concentration": 1e39},
+            "`initial_concentration` overflows float32",
+            id="initial_concentration_float32",
+        ),
+        pytest.param(
+            NormalHead,
+            {"initial_scale": 7e4, "dtype": "mixed_float16"},
+            "`initial_scale` overflows float16",
+            id="initial_scale_float16",
+        ),
+        pytest.param(
+            # 65519 rounds to float16's largest, 65504, but the output at
+            # initialisation, 3e4 + softplus(bias), rounds to inf.
+            PoissonHead,
+            {"min_rate": 3e4, "initial_rate": 65519.0, "dtype": "mixed_float16"},
+            r"`initial_rate` makes the output at initialisation overflow float16",
+            id="output_at_initialisation_float16",
+        ),
+    ],
+)
+def test_initial_values_and_a_fixed_df_are_checked_in_the_compute_dtype(
+    layer_class, kwargs, message
+):
+    """They gave inf outputs at initialisation, or a NumPy conversion error
+    at the first call; the `min_*` arguments were already checked."""
+    with pytest.raises(ValueError, match=message):
+        layer_class(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "layer_class, kwargs",
+    [
+        pytest.param(StudentTHead, {"df": 6e4}, id="fixed_df"),
+        pytest.param(PoissonHead, {"initial_rate": 6e4}, id="initial_rate"),
+        pytest.param(
+            NegativeBinomialHead, {"initial_total_count": 6e4}, id="initial_total_count"
+        ),
+    ],
+)
+def test_values_below_the_float16_maximum_give_finite_outputs(layer_class, kwargs):
+    head = layer_class(dtype="mixed_float16", **kwargs)
+    outputs = head(np.zeros((2, 3), "float32"))
+    assert outputs.dtype == "float16"
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs)))
+    assert np.max(keras.ops.convert_to_numpy(outputs)) == np.float16(6e4)

@@ -134,3 +134,28 @@ def test_positive_head_config_round_trip_and_regularizers():
     kernel = head.dense.kernel.numpy()
     (loss,) = head.losses
     np.testing.assert_allclose(float(loss), 0.5 * np.sum(kernel**2), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        pytest.param(
+            {"initial_value": 7e4, "dtype": "mixed_float16"},
+            "`initial_value` overflows float16",
+            id="overflows_float16",
+        ),
+        pytest.param(
+            {"initial_value": 1e39},
+            "`initial_value` overflows float32",
+            id="overflows_float32",
+        ),
+        pytest.param(
+            {"min_value": 3e4, "initial_value": 65519.0, "dtype": "mixed_float16"},
+            "`initial_value` makes the output at initialisation overflow float16",
+            id="output_overflows_float16",
+        ),
+    ],
+)
+def test_positive_head_checks_the_initial_value_in_the_compute_dtype(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PositiveHead(1, **kwargs)

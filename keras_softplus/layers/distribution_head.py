@@ -16,11 +16,13 @@ import keras
 from keras_softplus._registration import register_public
 from keras_softplus.layers.dense_options import DENSE_OPTION_MODULES
 from keras_softplus.layers.positive_head import PositiveHead
+from keras_softplus.layers.positive_head import check_initial_value
 from keras_softplus.ops._validation import positive_integer
 from keras_softplus.ops._validation import positive_number
 from keras_softplus.ops._validation import real_number
 from keras_softplus.ops._validation import representable
 from keras_softplus.ops.parameters import HeadParameter
+from keras_softplus.positivity import SoftplusPositive
 from keras_softplus.positivity import positive_floor
 
 
@@ -106,7 +108,8 @@ class DistributionHead(keras.layers.Layer):
         self.supports_masking = True
 
     def _validated(self, parameter, options):
-        """The parameter with its floor resolved and checked."""
+        """The parameter with its floor resolved, and its floor and initial
+        value checked in the compute dtype."""
         if not parameter.positive:
             return parameter
         floor_name = f"min_{parameter.name}"
@@ -129,6 +132,9 @@ class DistributionHead(keras.layers.Layer):
                 f"`{initial_name}` must be > `{floor_name}`. Received: "
                 f"{initial_name}={parameter.initial_value!r}, {floor_name}={floor!r}"
             )
+        check_initial_value(
+            SoftplusPositive(min_value=floor), initial, initial_name, self.dtype_policy
+        )
         return dataclasses.replace(parameter, min_value=floor, initial_value=initial)
 
     def _parameter_layer(self, parameter):

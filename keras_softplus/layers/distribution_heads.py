@@ -12,6 +12,7 @@ from keras_softplus._registration import register_public
 from keras_softplus.layers.distribution_head import DistributionHead
 from keras_softplus.layers.distribution_head import NamedDistributionHead
 from keras_softplus.ops._validation import real_number
+from keras_softplus.ops._validation import representable
 from keras_softplus.ops.parameters import GAMMA_PARAMETERS
 from keras_softplus.ops.parameters import NEGATIVE_BINOMIAL_PARAMETERS
 from keras_softplus.ops.parameters import NORMAL_PARAMETERS
@@ -134,7 +135,7 @@ class StudentTHead(NamedDistributionHead):
             for the eps of the compute dtype (`positive_floor`).
         initial_scale: scale for a zero input at initialisation, > the floor.
         df: `None` (default) to learn the degrees of freedom per input, or a
-            fixed float > 2.
+            fixed float > 2 that does not overflow the compute dtype.
         min_df: floor of a learned `df`, a float >= 2.
         initial_df: learned `df` for a zero input at initialisation,
             > `min_df`.
@@ -187,6 +188,8 @@ class StudentTHead(NamedDistributionHead):
                 f"`df` must be > 2, so that the variance is finite. Received: df={df!r}"
             )
         super().__init__(units, parameters, **kwargs)
+        if df is not None:
+            representable(float(df), "df", self.compute_dtype)
         self.df = None if df is None else float(df)
         if df is not None:
             # Not used with a fixed df; kept so that the config round-trips.

@@ -1,13 +1,40 @@
 """`PositiveHead`: a dense head with outputs above a floor (scale, rate)."""
 
 import keras
+import numpy as np
 
 from keras_softplus._registration import register_public
 from keras_softplus.layers.beta_softplus import BetaSoftplus
 from keras_softplus.layers.dense_options import serialize_dense_options
 from keras_softplus.ops._validation import positive_integer
 from keras_softplus.ops._validation import real_number
+from keras_softplus.ops._validation import representable
 from keras_softplus.positivity import SoftplusPositive
+
+
+def check_initial_value(positive, initial_value, name, dtype_policy):
+    """ValueError naming `name` unless `initial_value`, and the output at
+    initialisation that it sets, are finite in the compute dtype.
+
+    The output is `positive` (`min_value + softplus(., beta)`) of the bias
+    `positive.inverse_value(initial_value)`, stored in the variable dtype
+    and read in the compute dtype, as the head computes it: a floor and an
+    initial value each below the dtype's largest value may round to inf
+    when added (3e4 + 35519 in float16).
+    """
+    compute_dtype = dtype_policy.compute_dtype
+    representable(initial_value, name, compute_dtype)
+    bias = keras.ops.convert_to_tensor(
+        positive.inverse_value(initial_value), dtype_policy.variable_dtype
+    )
+    output = positive(keras.ops.cast(bias, compute_dtype))
+    if not np.isfinite(keras.ops.convert_to_numpy(keras.ops.cast(output, "float32"))):
+        raise ValueError(
+            f"`{name}` makes the output at initialisation overflow "
+            f"{compute_dtype}, the dtype it is computed in: min_value + "
+            f"softplus(bias) rounds to inf. Received: {name}={initial_value!r}, "
+            f"min_value={positive.min_value!r}"
+        )
 
 
 @register_public
@@ -35,7 +62,8 @@ class PositiveHead(keras.layers.Layer):
         min_value: lower bound of the outputs, a finite float >= 0 that does
             not underflow to 0 in the layer's compute dtype.
         initial_value: output for a zero input at initialisation, a finite
-            float > `min_value`.
+            float > `min_value`; it, and the output it sets, must not
+            overflow the compute dtype.
         beta: (initial) sharpness of the softplus, > 0.
         learn_beta: whether `beta` is trained (one scalar beta).
         kernel_initializer: initializer for the kernel of the Dense part.
@@ -87,6 +115,9 @@ class PositiveHead(keras.layers.Layer):
                 "`initial_value` must be > `min_value`. Received: "
                 f"initial_value={initial_value!r}, min_value={min_value!r}"
             )
+        check_initial_value(
+            self.positive, self.initial_value, "initial_value", self.dtype_policy
+        )
         self.learn_beta = bool(learn_beta)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
