@@ -44,6 +44,19 @@ def test_beta_starts_at_the_requested_value_and_output_matches_the_op(beta):
         ({"beta": [1, 2]}, TypeError, r"Received: beta=\[1, 2\]"),
         ({"beta": None}, TypeError, "Received: beta=None"),
         ({"shared_axes": [0]}, ValueError, "`shared_axes` must hold positive axes"),
+        (
+            {"shared_axes": "x"},
+            TypeError,
+            "`shared_axes` must be None, an int or a list of ints. "
+            "Received: shared_axes='x'",
+        ),
+        (
+            {"shared_axes": [1, "2"]},
+            TypeError,
+            r"`shared_axes` must be None, .*Received: shared_axes=\[1, '2'\]",
+        ),
+        ({"shared_axes": [1.5]}, TypeError, "Received: shared_axes=\\[1.5\\]"),
+        ({"shared_axes": True}, TypeError, "Received: shared_axes=True"),
     ],
     ids=[
         "negative",
@@ -57,6 +70,10 @@ def test_beta_starts_at_the_requested_value_and_output_matches_the_op(beta):
         "list",
         "none",
         "batch_axis_shared",
+        "string_axes",
+        "string_axis_in_list",
+        "fractional_axis",
+        "boolean_axes",
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, error, message):

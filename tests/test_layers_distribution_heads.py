@@ -9,9 +9,7 @@ from layer_inputs import rng_normal
 
 import keras_softplus
 from keras_softplus.distributions import split_normal_params
-from keras_softplus.layers import DistributionHead
 from keras_softplus.layers import GammaHead
-from keras_softplus.layers import HeadParameter
 from keras_softplus.layers import NegativeBinomialHead
 from keras_softplus.layers import NormalHead
 from keras_softplus.layers import PoissonHead
@@ -33,28 +31,14 @@ def normal_targets(batch_size):
     return rng_normal((batch_size, 2), seed=7)
 
 
-@pytest.mark.parametrize(
-    "layer_class, init_kwargs, loss, targets",
-    [
-        (NormalHead, {"units": 2, "initial_scale": 0.5}, NormalNLL(), normal_targets),
-        (
-            DistributionHead,
-            {
-                "units": 2,
-                "parameters": [
-                    {"name": "loc"},
-                    {"name": "scale", "positive": True, "min_value": 1e-3},
-                ],
-            },
-            NormalNLL(),
-            normal_targets,
-        ),
-    ],
-    ids=["normal", "generic"],
-)
-def test_layer_contract(layer_class, init_kwargs, loss, targets, tmp_path):
+def test_layer_contract(tmp_path):
     check_layer_contract(
-        layer_class, init_kwargs, (4, 3), tmp_path, loss=loss, targets=targets
+        NormalHead,
+        {"units": 2, "initial_scale": 0.5},
+        (4, 3),
+        tmp_path,
+        loss=NormalNLL(),
+        targets=normal_targets,
     )
 
 
@@ -90,6 +74,11 @@ def test_normal_head_layout_and_initial_scale(units):
         ({"initial_scale": float("inf")}, ValueError, "`initial_scale` must be finite"),
         ({"units": 0}, ValueError, "`units` must be a positive integer"),
         (
+            {"units": float("inf")},
+            ValueError,
+            "`units` must be a positive integer. Received: units=inf",
+        ),
+        (
             {"scale_bias_initializer": "zeros"},
             ValueError,
             "`scale_bias_initializer` is not accepted",
@@ -104,6 +93,7 @@ def test_normal_head_layout_and_initial_scale(units):
         "initial_at_floor",
         "infinite_initial",
         "zero_units",
+        "infinite_units",
         "positive_bias_initializer",
         "unknown_initializer",
     ],
@@ -150,38 +140,6 @@ def test_normal_head_config_keeps_the_0_1_0_keys():
     assert "parameters" not in config
     assert NormalHead.from_config(config).get_config() == config
     assert keras_softplus.NormalHead is NormalHead
-
-
-def test_generic_head_declares_parameters_and_derives_the_floor_from_the_dtype():
-    head = DistributionHead(
-        3,
-        [
-            HeadParameter("loc"),
-            HeadParameter("rate", positive=True, initial_value=2.0),
-            HeadParameter("scale", positive=True, min_value=0.5, initial_value=1.0),
-        ],
-    )
-    y = head(np.zeros((2, 4), "float32")).numpy()
-    np.testing.assert_allclose(y, [[0.0] * 3 + [2.0] * 3 + [1.0] * 3] * 2, rtol=2e-6)
-    assert head.rate_head.min_value == np.finfo("float32").eps
-    assert head.scale_head.min_value == 0.5
-    assert isinstance(head.loc_dense, keras.layers.Dense)
-    low = head(rng_normal((64, 4), scale=1e3)).numpy()
-    assert np.all(low[:, 3:6] >= np.finfo("float32").eps)
-    assert np.all(low[:, 6:] >= 0.5)
-
-
-@pytest.mark.parametrize(
-    "parameters, message",
-    [
-        ([], "must name at least one parameter"),
-        ([HeadParameter("a"), HeadParameter("a")], "each once"),
-    ],
-    ids=["empty", "repeated"],
-)
-def test_generic_head_rejects_bad_declarations(parameters, message):
-    with pytest.raises(ValueError, match=message):
-        DistributionHead(1, parameters)
 
 
 def test_normal_head_learns_a_heteroscedastic_scale():

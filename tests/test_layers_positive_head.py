@@ -98,6 +98,10 @@ def test_positive_head_learns_beta_through_beta_softplus():
         ({"initial_value": float("inf")}, "`initial_value` must be finite"),
         ({"min_value": 1e-50}, "`min_value` underflows to 0 in float32"),
         ({"beta": 1e39}, "`beta` overflows float32"),
+        (
+            {"units": float("inf")},
+            "`units` must be a positive integer. Received: units=inf",
+        ),
     ],
     ids=[
         "equal",
@@ -107,11 +111,12 @@ def test_positive_head_learns_beta_through_beta_softplus():
         "infinite",
         "floor_underflows",
         "beta_overflows",
+        "infinite_units",
     ],
 )
 def test_positive_head_validates_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PositiveHead(1, **kwargs)
+        PositiveHead(**{"units": 1, **kwargs})
 
 
 def test_positive_head_config_round_trip_and_regularizers():

@@ -1,6 +1,7 @@
 """`BetaSoftplus`: softplus activation with a learned, positive sharpness."""
 
 import keras
+import numpy as np
 
 from keras_softplus import ops
 from keras_softplus._registration import register_public
@@ -9,6 +10,25 @@ from keras_softplus.ops._validation import representable
 from keras_softplus.positivity import PositiveSpaceRegularizer
 from keras_softplus.positivity import SoftplusPositive
 from keras_softplus.positivity import positive_floor
+
+
+def axes_argument(shared_axes):
+    """`shared_axes` as None or a list of ints; TypeError for anything else
+    (strings, floats, booleans)."""
+    if shared_axes is None:
+        return None
+    axes = (
+        list(shared_axes) if isinstance(shared_axes, (list, tuple)) else [shared_axes]
+    )
+    if not all(
+        isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+        for axis in axes
+    ):
+        raise TypeError(
+            "`shared_axes` must be None, an int or a list of ints. "
+            f"Received: shared_axes={shared_axes!r}"
+        )
+    return [int(axis) for axis in axes]
 
 
 @register_public
@@ -76,12 +96,7 @@ class BetaSoftplus(keras.layers.Layer):
         representable(beta_value, "beta", self.variable_dtype)
         self.initial_beta = beta_value
         self.learn_beta = bool(learn_beta)
-        if shared_axes is None:
-            self.shared_axes = None
-        elif isinstance(shared_axes, (list, tuple)):
-            self.shared_axes = [int(axis) for axis in shared_axes]
-        else:
-            self.shared_axes = [int(shared_axes)]
+        self.shared_axes = axes_argument(shared_axes)
         if self.shared_axes is not None and any(a < 1 for a in self.shared_axes):
             raise ValueError(
                 "`shared_axes` must hold positive axes (axis 0 is the batch). "

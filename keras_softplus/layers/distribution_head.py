@@ -35,6 +35,29 @@ def layer_attribute(parameter):
     return f"{parameter.name}_{'head' if parameter.positive else 'dense'}"
 
 
+def head_parameters(parameters):
+    """`parameters` as a tuple of `HeadParameter`s, dicts converted;
+    TypeError unless it is a list (or tuple) of `HeadParameter`s or dicts of
+    their fields."""
+    fields = [field.name for field in dataclasses.fields(HeadParameter)]
+    message = (
+        "`parameters` must be a list of `HeadParameter`s (or dicts of their "
+        f"fields: {', '.join(fields)}). Received: parameters={parameters!r}"
+    )
+    if not isinstance(parameters, (list, tuple)):
+        raise TypeError(message)
+    declared = []
+    for parameter in parameters:
+        if isinstance(parameter, dict):
+            if "name" not in parameter or not set(parameter) <= set(fields):
+                raise TypeError(message)
+            parameter = HeadParameter(**parameter)
+        if not isinstance(parameter, HeadParameter):
+            raise TypeError(message)
+        declared.append(parameter)
+    return tuple(declared)
+
+
 @register_public
 class DistributionHead(keras.layers.Layer):
     """Dense head that outputs the parameters of a distribution.
@@ -78,9 +101,7 @@ class DistributionHead(keras.layers.Layer):
     """
 
     def __init__(self, units, parameters, **kwargs):
-        parameters = tuple(
-            HeadParameter(**p) if isinstance(p, dict) else p for p in parameters
-        )
+        parameters = head_parameters(parameters)
         names = [parameter.name for parameter in parameters]
         if not names or len(set(names)) != len(names):
             raise ValueError(
