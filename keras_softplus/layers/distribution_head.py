@@ -124,9 +124,18 @@ class DistributionHead(keras.layers.Layer):
             key: DENSE_OPTION_MODULES[key[1]].get(value)
             for key, value in options.items()
         }
-        for parameter in self.head_parameters:
-            setattr(self, layer_attribute(parameter), self._parameter_layer(parameter))
+        self._set_parameter_layers(
+            {p.name: self._parameter_layer(p) for p in self.head_parameters}
+        )
         self.supports_masking = True
+
+    def _set_parameter_layers(self, layers):
+        """Holds each parameter's layer (`layers`, by parameter name) in its
+        attribute, `layer_attribute(parameter)`. The attributes of a declared
+        head are named by its declaration; each named head overrides this to
+        assign its own attributes."""
+        for parameter in self.head_parameters:
+            setattr(self, layer_attribute(parameter), layers[parameter.name])
 
     def _validated(self, parameter, options):
         """The parameter with its floor resolved, and its floor and initial
@@ -221,14 +230,18 @@ class NamedDistributionHead(DistributionHead):
 
     Its config holds `units`, then `min_<name>` and `initial_<name>` for
     each positive parameter (the resolved floor), instead of the generic
-    `parameters` list, and these are also attributes of the layer.
+    `parameters` list. Each named head assigns its layer attributes in
+    `_set_parameter_layers` and these arguments as attributes of its own.
     """
 
     def __init__(self, units, parameters, **kwargs):
         kwargs.pop("parameters", None)
         super().__init__(units, parameters, **kwargs)
-        for argument, value in positive_arguments(self).items():
-            setattr(self, argument, value)
+
+    def _set_parameter_layers(self, layers):
+        raise NotImplementedError(
+            f"{type(self).__name__} must assign its parameters' layers."
+        )
 
     def get_config(self):
         config = super().get_config()

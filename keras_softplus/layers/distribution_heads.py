@@ -103,6 +103,12 @@ class NormalHead(NamedDistributionHead):
             ),
             **kwargs,
         )
+        self.min_scale = self.scale_head.min_value
+        self.initial_scale = self.scale_head.initial_value
+
+    def _set_parameter_layers(self, layers):
+        self.loc_dense = layers["loc"]
+        self.scale_head = layers["scale"]
 
 
 @register_public
@@ -188,13 +194,23 @@ class StudentTHead(NamedDistributionHead):
                 f"`df` must be > 2, so that the variance is finite. Received: df={df!r}"
             )
         super().__init__(units, parameters, **kwargs)
-        if df is not None:
-            representable(float(df), "df", self.compute_dtype)
-        self.df = None if df is None else float(df)
-        if df is not None:
+        self.min_scale = self.scale_head.min_value
+        self.initial_scale = self.scale_head.initial_value
+        if df is None:
+            self.df = None
+            self.min_df = self.df_head.min_value
+            self.initial_df = self.df_head.initial_value
+        else:
+            self.df = representable(float(df), "df", self.compute_dtype)
             # Not used with a fixed df; kept so that the config round-trips.
             self.min_df = float(min_df)
             self.initial_df = real_number(initial_df, "initial_df")
+
+    def _set_parameter_layers(self, layers):
+        self.loc_dense = layers["loc"]
+        self.scale_head = layers["scale"]
+        if "df" in layers:  # a fixed df has no layer
+            self.df_head = layers["df"]
 
     def call(self, inputs):
         outputs = super().call(inputs)
@@ -258,6 +274,11 @@ class PoissonHead(NamedDistributionHead):
             ),
             **kwargs,
         )
+        self.min_rate = self.rate_head.min_value
+        self.initial_rate = self.rate_head.initial_value
+
+    def _set_parameter_layers(self, layers):
+        self.rate_head = layers["rate"]
 
 
 @register_public
@@ -323,6 +344,14 @@ class NegativeBinomialHead(NamedDistributionHead):
             ),
             **kwargs,
         )
+        self.min_mean = self.mean_head.min_value
+        self.initial_mean = self.mean_head.initial_value
+        self.min_total_count = self.total_count_head.min_value
+        self.initial_total_count = self.total_count_head.initial_value
+
+    def _set_parameter_layers(self, layers):
+        self.mean_head = layers["mean"]
+        self.total_count_head = layers["total_count"]
 
 
 @register_public
@@ -384,6 +413,14 @@ class GammaHead(NamedDistributionHead):
             ),
             **kwargs,
         )
+        self.min_concentration = self.concentration_head.min_value
+        self.initial_concentration = self.concentration_head.initial_value
+        self.min_rate = self.rate_head.min_value
+        self.initial_rate = self.rate_head.initial_value
+
+    def _set_parameter_layers(self, layers):
+        self.concentration_head = layers["concentration"]
+        self.rate_head = layers["rate"]
 
 
 __all__ = [
