@@ -71,7 +71,7 @@ def test_single_unit_gives_a_normal_with_the_unit_axis_in_the_batch_shape():
     assert normal.batch_shape == (5, 1) and normal.event_shape == ()
     np.testing.assert_allclose(normal.mean().numpy(), loc, rtol=1e-6)
     np.testing.assert_allclose(normal.stddev().numpy(), scale, rtol=1e-6)
-    y = np.random.default_rng(1).normal(size=(5, 1)).astype("float32")
+    y = seeded_normal((5, 1), seed=1)
     log_prob = normal.log_prob(y)
     assert log_prob.shape == (5, 1)
     np.testing.assert_allclose(
@@ -87,7 +87,7 @@ def test_several_units_give_an_independent_normal_with_a_vector_event():
     assert normal.batch_shape == (5,) and normal.event_shape == (3,)
     np.testing.assert_allclose(normal.mean().numpy(), loc, rtol=1e-6)
     np.testing.assert_allclose(normal.stddev().numpy(), scale, rtol=1e-6)
-    y = np.random.default_rng(2).normal(size=(5, 3)).astype("float32")
+    y = seeded_normal((5, 3), seed=2)
     np.testing.assert_allclose(
         -normal.log_prob(y).numpy(),
         NormalNLL(reduction=None)(y, y_pred).numpy(),

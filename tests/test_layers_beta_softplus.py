@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from fresh_process import run_python
+from input_grids import seeded_normal
 from layer_contract import check_layer_contract
 
 import keras_softplus
@@ -13,7 +14,7 @@ from keras_softplus.layers import BetaSoftplus
 
 
 def random_inputs(shape, seed=0, scale=3.0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32") * scale
+    return seeded_normal(shape, seed, scale)
 
 
 @pytest.mark.parametrize("beta", [0.05, 0.3, 1.0, 7.0, 50.0, 1e3])
@@ -138,8 +139,7 @@ def test_shared_axes_give_prelu_like_beta_shapes(input_shape, shared_axes, beta_
 
 
 def test_per_channel_betas_learn_separately():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(512, 2)).astype("float32") * 2
+    x = seeded_normal((512, 2), seed=1, scale=2.0)
     targets = np.stack(
         [ops.softplus(x[:, 0], 4.0).numpy(), ops.softplus(x[:, 1], 0.5).numpy()], axis=1
     )

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 from fresh_process import run_python
+from input_grids import seeded_normal
 from layer_contract import check_layer_contract
-from layer_inputs import rng_normal
 
 import keras_softplus
 from keras_softplus.distributions import split_normal_params
@@ -28,7 +28,7 @@ from keras_softplus.ops.student_t import student_t_stddev
 
 
 def normal_targets(batch_size):
-    return rng_normal((batch_size, 2), seed=7)
+    return seeded_normal((batch_size, 2), seed=7)
 
 
 def test_layer_contract(tmp_path):
@@ -49,7 +49,7 @@ def test_normal_head_layout_and_initial_scale(units):
     assert y.shape == (2, 2 * units)
     np.testing.assert_array_equal(y[:, :units], 0.0)
     np.testing.assert_allclose(y[:, units:], 0.4, rtol=2e-6)
-    x = rng_normal((6, 5), scale=10.0)
+    x = seeded_normal((6, 5), scale=10.0)
     loc, scale = split_normal_params(head(x))
     np.testing.assert_allclose(loc.numpy(), head.loc_dense(x).numpy(), rtol=1e-6)
     np.testing.assert_allclose(scale.numpy(), head.scale_head(x).numpy(), rtol=1e-6)
@@ -120,7 +120,7 @@ def test_normal_head_dense_options_reach_each_part():
         scale_bias_regularizer="l1",
         loc_bias_constraint=keras.constraints.NonNeg(),
     )
-    x = rng_normal((5, 4), scale=3.0)
+    x = seeded_normal((5, 4), scale=3.0)
     loc, scale = split_normal_params(head(x))
     np.testing.assert_allclose(loc.numpy(), 3.0)
     np.testing.assert_allclose(scale.numpy(), 0.5, rtol=2e-6)
@@ -221,7 +221,7 @@ def test_new_heads_start_at_their_initial_values_with_dtype_floors(
     np.testing.assert_allclose(
         y, np.repeat([expected], 2, axis=1).repeat(3, 0), rtol=2e-6
     )
-    low = head(rng_normal((64, 4), scale=1e3)).numpy()
+    low = head(seeded_normal((64, 4), scale=1e3)).numpy()
     positive = low[:, 2:] if layer_class is StudentTHead else low
     assert np.all(positive >= np.finfo("float32").eps)
     assert head.get_config()["units"] == 2
@@ -232,10 +232,10 @@ def test_student_t_head_learns_df_per_input_unless_it_is_fixed():
     learned = StudentTHead(units=1, min_df=2.5)
     assert learned.df_head.min_value == 2.5
     assert learned.scale_head.min_value == np.finfo("float32").eps
-    low = learned(rng_normal((64, 3), scale=1e3)).numpy()
+    low = learned(seeded_normal((64, 3), scale=1e3)).numpy()
     assert np.all(low[:, 2] >= 2.5)
     fixed = StudentTHead(units=1, df=3.0)
-    np.testing.assert_array_equal(fixed(rng_normal((5, 3))).numpy()[:, 2], 3.0)
+    np.testing.assert_array_equal(fixed(seeded_normal((5, 3))).numpy()[:, 2], 3.0)
     assert not hasattr(fixed, "df_head")
     assert len(fixed.trainable_weights) == 4  # loc and scale kernels and biases
     assert fixed.get_config()["df"] == 3.0
@@ -403,7 +403,7 @@ def test_new_heads_reload_in_a_fresh_process_and_serve_without_the_package(tmp_p
         for layer_class, init_kwargs, _, _ in NEW_HEADS.values()
     ]
     model = keras.Model(inputs, keras.layers.Concatenate()(heads))
-    x = rng_normal((5, 3), seed=11)
+    x = seeded_normal((5, 3), seed=11)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
     model.save(tmp_path / "heads.keras")
@@ -444,7 +444,7 @@ def test_new_heads_train_under_mixed_precision_with_dtype_floors():
         positive_targets(16)[:, :1],
     ]
     history = model.fit(
-        rng_normal((16, 3), seed=12), targets, batch_size=16, epochs=1, verbose=0
+        seeded_normal((16, 3), seed=12), targets, batch_size=16, epochs=1, verbose=0
     )
     assert all(output.dtype == "float16" for output in model.outputs)
     assert np.isfinite(history.history["loss"][0])
