@@ -1,19 +1,10 @@
 """The Gamma distribution of a `GammaHead` output: split, mean, NLL.
 
-`keras.ops` has no `lgamma`, so this module also owns the log-gamma function
-of the package's count and Gamma likelihoods, in the split form that keeps
-their differences exact:
-
-- `stirling_error(x) = lgamma(x) - ((x - 1/2)*log(x) - x + log(2*pi)/2)`, a
-  small positive number;
-- `log_gamma(x)`, built on it;
-- `saddle_point_deviance(x, m) = x*log(x/m) - x + m`, without cancellation
-  near `x == m`.
-
-With them, a likelihood at large arguments (counts of 1e4, Gamma shapes of
-1e4) is a sum of O(1) terms instead of a difference of numbers 1e5 times
-larger, which float32 would round away (Loader, 2000). Written with
-`keras.ops`, so every backend runs them.
+`keras_softplus.losses.GammaNLL` and its metric wrap these functions;
+`keras_softplus.distributions.as_gamma` builds the TFP distribution. The
+NLL is written in Loader's saddle-point form with the special functions of
+`keras_softplus.ops.special`, so at large concentrations it is a sum of
+O(1) terms. Written with `keras.ops`, so every backend runs them.
 """
 
 import keras
@@ -22,10 +13,12 @@ from keras_softplus.ops._constants import HALF_LOG_TWO_PI
 from keras_softplus.ops.parameters import GAMMA_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
 from keras_softplus.ops.parameters import split_parameters
-from keras_softplus.ops.special import check_support
 from keras_softplus.ops.special import log_gamma
 from keras_softplus.ops.special import saddle_point_deviance
 from keras_softplus.ops.special import stirling_error
+from keras_softplus.ops.support import check_support
+from keras_softplus.ops.support import is_positive_normal
+from keras_softplus.ops.support import supported
 
 
 def split_gamma_params(y_pred):
@@ -80,13 +73,16 @@ def gamma_nll(y_true, y_pred):
         = saddle_point_deviance(a, b*y) + log(y)             b: rate
           + log(2*pi/a)/2 + stirling_error(a)
     ```
-    The second form (Loader's) is what is computed: it has no difference of
-    large terms, so float32 keeps its accuracy for concentrations of 1e4 and
-    targets from 1e-8 to 1e8, and the gradients are finite there.
+    The second form (Loader's) is what is computed, with `log(b*y)` as
+    `log(b) + log(y)` (the product underflows for y = 1e-30 and b = 1e-9):
+    it has no difference of large terms, so float32 keeps its accuracy for
+    concentrations of 1e4 and targets from 1e-30 to 1e30, and the gradients
+    are finite there.
 
-    A target `<= 0` is outside the support: eagerly (values known) it raises
-    a ValueError; inside a compiled function, where values are unknown, it
-    gives NaN.
+    A target that is not a finite positive normal number (`<= 0`, `inf`, or
+    subnormal: below 1.2e-38 in float32) is outside the support: eagerly
+    (values known) it raises a ValueError; inside a compiled function, where
+    values are unknown, it gives NaN.
 
     Args:
         y_true: positive targets, `(..., units)`, or `(...)` when `units == 1`.
@@ -96,7 +92,7 @@ def gamma_nll(y_true, y_pred):
         A tensor of shape `(...)`.
 
     Raises:
-        ValueError: for targets `<= 0` whose values are known.
+        ValueError: for known targets outside the support.
 
     Example:
 
@@ -111,17 +107,22 @@ def gamma_nll(y_true, y_pred):
     """
     concentration, rate = split_gamma_params(y_pred)
     y_true = align_targets(y_true, concentration)
-    check_support(y_true, "y_true", "> 0", lambda v: v > 0)
-    y_safe = keras.ops.where(y_true > 0, y_true, keras.ops.ones_like(y_true))
-    nan = keras.ops.full_like(y_true, float("nan"))
+    valid = supported(
+        y_true, "y_true", "> 0, finite and not subnormal", is_positive_normal
+    )
+    y_safe = keras.ops.where(valid, y_true, keras.ops.ones_like(y_true))
+    log_y = keras.ops.log(y_safe)
     nll = (
-        saddle_point_deviance(concentration, rate * y_safe)
-        + keras.ops.log(y_safe)
+        saddle_point_deviance(
+            concentration, rate * y_safe, log_m=keras.ops.log(rate) + log_y
+        )
+        + log_y
         + HALF_LOG_TWO_PI
         - 0.5 * keras.ops.log(concentration)
         + stirling_error(concentration)
     )
-    return keras.ops.sum(keras.ops.where(y_true > 0, nll, nan), axis=-1)
+    nan = keras.ops.full_like(nll, float("nan"))
+    return keras.ops.sum(keras.ops.where(valid, nll, nan), axis=-1)
 
 
 __all__ = [

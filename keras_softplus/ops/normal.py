@@ -10,12 +10,10 @@ Probability.
 import keras
 
 from keras_softplus.ops._constants import HALF_LOG_TWO_PI
-from keras_softplus.ops._constants import INV_SQRT_PI
-from keras_softplus.ops._constants import INV_SQRT_TWO
-from keras_softplus.ops._constants import INV_SQRT_TWO_PI
 from keras_softplus.ops.parameters import NORMAL_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
 from keras_softplus.ops.parameters import split_parameters
+from keras_softplus.ops.special import normal_crps as centred_normal_crps
 
 
 def split_normal_params(y_pred):
@@ -48,13 +46,6 @@ def split_normal_params(y_pred):
     (array([[1., 2.]], dtype=float32), array([[0.5 , 0.25]], dtype=float32))
     """
     return split_parameters(y_pred, NORMAL_PARAMETERS, "NormalHead")
-
-
-def _standardized(y_true, y_pred):
-    """`(y_true, loc, scale, z)` with `z = (y_true - loc) / scale`."""
-    loc, scale = split_normal_params(y_pred)
-    y_true = align_targets(y_true, loc)
-    return y_true, loc, scale, (y_true - loc) / scale
 
 
 def normal_nll(y_true, y_pred, beta_nll=0.0):
@@ -97,7 +88,8 @@ def normal_nll(y_true, y_pred, beta_nll=0.0):
     - [Nix & Weigend, 1994](https://doi.org/10.1109/ICNN.1994.374138)
     - [Seitzer et al., ICLR 2022](https://arxiv.org/abs/2203.09168)
     """
-    _, _, scale, z = _standardized(y_true, y_pred)
+    loc, scale = split_normal_params(y_pred)
+    z = (align_targets(y_true, loc) - loc) / scale
     terms = HALF_LOG_TWO_PI + keras.ops.log(scale) + 0.5 * keras.ops.square(z)
     if beta_nll > 0:
         weight = keras.ops.power(keras.ops.stop_gradient(scale), 2.0 * beta_nll)
@@ -117,8 +109,10 @@ def normal_crps(y_true, y_pred):
     CRPS(N(loc, scale), y) = scale * (z*(2*Phi(z) - 1) + 2*phi(z) - 1/sqrt(pi))
     z = (y - loc) / scale,  Phi, phi: standard Normal CDF and density
     ```
-    `z*(2*Phi(z) - 1)` is computed as `z*erf(z/sqrt(2))`, which keeps its
-    relative accuracy near `z = 0`, where `2*Phi(z) - 1` would cancel.
+    computed by `keras_softplus.ops.special.normal_crps`: `z*(2*Phi(z) - 1)`
+    as `z*erf(z/sqrt(2))`, which keeps its relative accuracy near `z = 0`,
+    and `|y - loc| - scale/sqrt(pi)` in the far tails, so scales down to
+    1e-30 keep finite gradients.
 
     Args:
         y_true: targets, `(..., units)`, or `(...)` when `units == 1`.
@@ -136,10 +130,9 @@ def normal_crps(y_true, y_pred):
     Reference:
     - [Gneiting et al., 2005](https://doi.org/10.1175/MWR2904.1)
     """
-    _, _, scale, z = _standardized(y_true, y_pred)
-    pdf = INV_SQRT_TWO_PI * keras.ops.exp(-0.5 * keras.ops.square(z))
-    crps = scale * (z * keras.ops.erf(z * INV_SQRT_TWO) + 2.0 * pdf - INV_SQRT_PI)
-    return keras.ops.mean(crps, axis=-1)
+    loc, scale = split_normal_params(y_pred)
+    y_true = align_targets(y_true, loc)
+    return keras.ops.mean(centred_normal_crps(y_true - loc, scale), axis=-1)
 
 
 def normal_mean_squared_error(y_true, y_pred):

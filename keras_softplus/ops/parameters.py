@@ -43,7 +43,8 @@ class HeadParameter:
             )
         if not isinstance(self.positive, bool):
             raise TypeError(
-                f"`positive` must be True or False. Received: positive={self.positive!r}"
+                "`positive` must be True or False. "
+                f"Received: positive={self.positive!r}"
             )
 
 
@@ -168,7 +169,7 @@ def align_targets(y_true, parameter):
         shape = shape + (1,)
     message = (
         "`y_true` must have shape `(..., units)` for a head output with "
-        f"`units` per parameter. Received: y_true.shape="
+        "`units` per parameter. Received: y_true.shape="
     )
     if shape is not None and len(shape) == len(like_shape):
         mismatched = [

@@ -9,7 +9,10 @@ TensorFlow Probability.
 import math
 
 import keras
+import numpy as np
 
+from keras_softplus.ops._constants import INV_SQRT_PI
+from keras_softplus.ops._constants import INV_SQRT_TWO_PI
 from keras_softplus.ops.parameters import STUDENT_T_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
 from keras_softplus.ops.parameters import split_parameters
@@ -17,6 +20,7 @@ from keras_softplus.ops.special import incomplete_beta_half
 from keras_softplus.ops.special import log1p_square
 from keras_softplus.ops.special import log_beta_half
 from keras_softplus.ops.special import log_gamma_half_step
+from keras_softplus.ops.special import normal_crps
 
 
 def split_student_t_params(y_pred):
@@ -131,7 +135,13 @@ def student_t_crps(y_true, y_pred):
     `F`, `f`: the standard Student-t CDF and density; `B`: the beta
     function, in logs with `log_gamma_half_step`. `I` is the regularized
     incomplete beta function, which `keras.ops` lacks; it is computed by its
-    continued fraction (`incomplete_beta_half`).
+    continued fraction (`incomplete_beta_half`). For `df >= 1/sqrt(eps)`
+    (2896 in float32, 6.7e7 in float64), where the fraction and the beta
+    functions lose digits, the Normal's CRPS plus its `1/df` correction is
+    used instead, exact to the dtype there:
+    ```
+    CRPS = CRPS_normal + scale * (phi(z)*(z**2 + 3)/2 - 7/(8*sqrt(pi))) / df
+    ```
 
     Args:
         y_true: targets, `(..., units)`, or `(...)` when `units == 1`.
@@ -153,9 +163,29 @@ def student_t_crps(y_true, y_pred):
       scoringRules.
     """
     loc, scale, df = split_student_t_params(y_pred)
-    y_true = align_targets(y_true, loc)
-    t = (y_true - loc) / (scale * keras.ops.sqrt(df))
-    z = t * keras.ops.sqrt(df)
+    error = align_targets(y_true, loc) - loc
+    eps = float(np.finfo(keras.backend.standardize_dtype(df.dtype)).eps)
+    # Above df = 1/sqrt(eps) the expansion's O(1/df**2) error is below eps,
+    # while the continued fraction and the beta functions lose digits.
+    large_df = df >= 1.0 / math.sqrt(eps)
+    t_df = keras.ops.where(large_df, keras.ops.full_like(df, 3.0), df)
+    normal_df = keras.ops.where(
+        large_df, df, keras.ops.full_like(df, 1.0 / math.sqrt(eps))
+    )
+    crps = keras.ops.where(
+        large_df,
+        normal_crps(error, scale)
+        + scale * _inverse_df_correction(error, scale) / normal_df,
+        _closed_form_crps(error, scale, t_df),
+    )
+    return keras.ops.mean(crps, axis=-1)
+
+
+def _closed_form_crps(error, scale, df):
+    """Jordan et al.'s closed form, with `scale*z*(2F(z) - 1)` as
+    `error*(2F(z) - 1)`: its scale derivative then has no `z - z`
+    cancellation far in the tails."""
+    t = error / (scale * keras.ops.sqrt(df))
     half_df = 0.5 * df
     two_cdf_minus_one = keras.ops.sign(t) * incomplete_beta_half(
         keras.ops.abs(t), half_df
@@ -164,11 +194,9 @@ def student_t_crps(y_true, y_pred):
     # - (df + 1)/2 * log1p(t**2), and df + z**2 = df*(1 + t**2).
     log1p_t2 = log1p_square(t)
     log_density_term = (
-        -0.5 * keras.ops.log(df)
+        0.5 * keras.ops.log(df)
         - log_beta_half(half_df)
-        - 0.5 * (df + 1.0) * log1p_t2
-        + keras.ops.log(df)
-        + log1p_t2
+        - 0.5 * (df - 1.0) * log1p_t2
         - keras.ops.log(df - 1.0)
     )
     log_constant = (
@@ -178,12 +206,35 @@ def student_t_crps(y_true, y_pred):
         - keras.ops.log(df - 1.0)
         - 2.0 * log_beta_half(half_df)
     )
-    crps = scale * (
-        z * two_cdf_minus_one
-        + 2.0 * keras.ops.exp(log_density_term)
-        - keras.ops.exp(log_constant)
+    return error * two_cdf_minus_one + scale * (
+        2.0 * keras.ops.exp(log_density_term) - keras.ops.exp(log_constant)
     )
-    return keras.ops.mean(crps, axis=-1)
+
+
+# Beyond |z| = 40, phi(z)*(z**2 + 3) is below the smallest float64.
+CORRECTION_REACH = 40.0
+
+
+def _inverse_df_correction(error, scale):
+    """`c(z)` of `CRPS_df(z) = CRPS_normal(z) + c(z)/df + O(1/df**2)`:
+
+    `c(z) = phi(z)*(z**2 + 3)/2 - 7/(8*sqrt(pi))`, from the expansions
+    `f_df = phi*(1 + (z**4 - 2z**2 - 1)/(4 df))`, `F_df = Phi - phi*(z**3 +
+    z)/(4 df)` and `B(1/2, df - 1/2)/B(1/2, df/2)**2 = ...(1 + 7/(8 df))`.
+    `z` is formed only where `|z| <= 40`, so no `z**2` overflows."""
+    inside = keras.ops.abs(error) <= CORRECTION_REACH * scale
+    z = keras.ops.where(inside, error, keras.ops.zeros_like(error)) / keras.ops.where(
+        inside, scale, keras.ops.ones_like(scale)
+    )
+    bump = (
+        INV_SQRT_TWO_PI
+        * keras.ops.exp(-0.5 * keras.ops.square(z))
+        * (keras.ops.square(z) + 3.0)
+        / 2.0
+    )
+    return (
+        keras.ops.where(inside, bump, keras.ops.zeros_like(bump)) - 0.875 * INV_SQRT_PI
+    )
 
 
 __all__ = [
