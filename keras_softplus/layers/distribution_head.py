@@ -35,7 +35,7 @@ def layer_attribute(parameter):
     return f"{parameter.name}_{'head' if parameter.positive else 'dense'}"
 
 
-def head_parameters(parameters):
+def declared_parameters(parameters):
     """`parameters` as a tuple of `HeadParameter`s, dicts converted;
     TypeError unless it is a list (or tuple) of `HeadParameter`s or dicts of
     their fields."""
@@ -101,7 +101,7 @@ class DistributionHead(keras.layers.Layer):
     """
 
     def __init__(self, units, parameters, **kwargs):
-        parameters = head_parameters(parameters)
+        parameters = declared_parameters(parameters)
         names = [parameter.name for parameter in parameters]
         if not names or len(set(names)) != len(names):
             raise ValueError(
