@@ -236,7 +236,8 @@ class GammaNLL(_FunctionLoss):
     ```
     loss = sum over units of lgamma(a) - a*log(b) - (a - 1)*log(y) + b*y
     ```
-    Targets `<= 0` are outside the support: eagerly they raise a ValueError
+    Targets `<= 0`, infinite or subnormal are outside the support: eagerly
+    they raise a ValueError
     naming `y_true`; inside a compiled `fit` (values unknown) they make the
     loss NaN.
 
@@ -256,7 +257,7 @@ class GammaNLL(_FunctionLoss):
     >>> loss([[0.0]], [[1.0, 1.0]])
     Traceback (most recent call last):
     ...
-    ValueError: `y_true` must be > 0 (the support of the distribution)...
+    ValueError: `y_true` must be > 0, finite and not subnormal (the support...
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="gamma_nll", dtype=None):

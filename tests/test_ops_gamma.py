@@ -1,44 +1,14 @@
 """Tests of `keras_softplus.ops.gamma`: log-gamma, deviance, Gamma NLL."""
 
-import mpmath
 import numpy as np
 import pytest
-import scipy.special
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_softplus.ops.gamma import gamma_mean
 from keras_softplus.ops.gamma import gamma_nll
-from keras_softplus.ops.gamma import log_gamma
-from keras_softplus.ops.gamma import saddle_point_deviance
 
 tfd = tfp.distributions
-
-
-@pytest.mark.parametrize(
-    "dtype, tolerance", [("float32", 8e-6), ("float64", 5e-14)], ids=str
-)
-def test_log_gamma_matches_scipy_from_the_floor_to_1e9(dtype, tolerance):
-    x = np.logspace(-7, 9, 801)
-    got = log_gamma(x.astype(dtype)).numpy()
-    expected = scipy.special.gammaln(x.astype(dtype).astype(np.float64))
-    error = np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)
-    assert error.max() < tolerance, x[np.argmax(error)]
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_deviance_is_accurate_near_and_far_from_its_minimum(dtype):
-    mpmath.mp.dps = 40
-    m = np.array([1.0, 1e4, 1e4, 1e4, 3.0, 1e-7, 5.0, 2.0])
-    x = np.array([0.0, 1e4 + 1, 1e4 - 30, 9.0, 3.0, 1e4, 5.0 * (1 + 1e-3), 100.0])
-    x, m = x.astype(dtype).astype(np.float64), m.astype(dtype).astype(np.float64)
-    expected = [
-        float(xi * mpmath.log(mpmath.mpf(xi) / mi) - xi + mi) if xi else mi
-        for xi, mi in zip(x, m, strict=True)
-    ]
-    got = saddle_point_deviance(x.astype(dtype), m.astype(dtype)).numpy()
-    eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(got, expected, rtol=64 * eps, atol=0)
 
 
 def gamma_cases():

@@ -16,8 +16,11 @@ from keras_softplus.ops._execution import known_value
 
 
 def is_count(values, xp=keras.ops):
-    """A valid count: finite, `>= 0` and an integer."""
-    return xp.isfinite(values) & (values >= 0) & (values == xp.round(values))
+    """A valid count: finite, `>= 0` and an integer. A subnormal value
+    counts as 0, as CPUs that flush subnormals to 0 see it."""
+    tiny = float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
+    integer = (values == xp.round(values)) | (values < tiny)
+    return xp.isfinite(values) & (values >= 0) & integer
 
 
 def is_positive_normal(values, xp=keras.ops):
