@@ -12,6 +12,7 @@ not either.
 
 import functools
 import json
+import math
 import os
 import sys
 
@@ -19,6 +20,7 @@ import input_grids
 import ml_dtypes
 import numpy as np
 from input_grids import BETAS
+from input_grids import seeded_normal
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 QUANTITIES = ("value", "dx", "dbeta")
@@ -120,12 +122,20 @@ def inputs(kind, dtype):
     - "grid": the accuracy grid, for each of BETAS;
     - "inverse": y in [10*tiny, max/10], log-spaced, for beta = 1.5;
     - "minus_inverse": the same y, negated (for softminus_inverse);
+    - "inverse_grid": y = m/beta for the grid's positive magnitudes m (beta*y
+      from 1e-6 to 3e3), for each of BETAS; "minus_inverse_grid" negated;
     - "extreme": +-extreme_magnitudes for betas from eps to the max.
     """
     numpy_dtype = NUMPY_DTYPES[dtype]
     info = ml_dtypes.finfo(numpy_dtype)
     if kind == "grid":
         x, betas = accuracy_grid(), BETAS
+    elif kind in ("inverse_grid", "minus_inverse_grid"):
+        sign = -1.0 if kind == "minus_inverse_grid" else 1.0
+        magnitudes = accuracy_grid()[accuracy_grid() > 0]
+        x = np.concatenate([sign * magnitudes / b for b in BETAS])
+        beta = np.repeat(np.array(BETAS), len(magnitudes))
+        return x.astype(numpy_dtype), beta.astype(numpy_dtype)
     elif kind in ("inverse", "minus_inverse"):
         sign = -1.0 if kind == "minus_inverse" else 1.0
         low, high = np.log10(float(info.tiny)) + 1, np.log10(float(info.max)) - 1
@@ -139,28 +149,43 @@ def inputs(kind, dtype):
     return x, beta
 
 
+@functools.cache
+def exact_inverse_partials(name, y, beta):
+    """`(value, d/dy, d/dbeta)` of `name` ("softplus_inverse" or
+    "softminus_inverse") from tests/mpmath_reference.py, with as many digits
+    beyond its 50 as its d/dbeta formula, `(y*d/dy - value)/beta`, cancels:
+    the result is about exp(-beta*|y|) times its terms."""
+    import mpmath
+    import mpmath_reference
+
+    reference = getattr(mpmath_reference, f"{name}_and_partials").__wrapped__
+    with mpmath.workdps(50 + int(abs(y * beta) / math.log(10))):
+        return reference(y, beta)
+
+
 def two_product_inputs(dtype):
     """Random factors over 60 binades, and factors near the dtype's max.
 
     The second set makes the Veltkamp split rescale its factor.
     """
-    rng = np.random.default_rng(0)
     size = 20000
-    a = rng.normal(size=size) * np.exp(rng.uniform(-30, 30, size))
-    b = rng.normal(size=size) * np.exp(rng.uniform(-5, 5, size))
-    info = np.finfo(dtype)
-    large = rng.uniform(0.25, 0.5, 200) * float(info.max)
-    small = rng.uniform(1, 2, 200) * 2.0**-100
+    a = seeded_normal(size, seed=0, dtype="float64") * np.exp(
+        seeded_normal(size, seed=1, scale=10.0, dtype="float64")
+    )
+    b = seeded_normal(size, seed=2, dtype="float64") * np.exp(
+        seeded_normal(size, seed=3, scale=2.0, dtype="float64")
+    )
+    large = np.linspace(0.25, 0.5, 200) * float(np.finfo(dtype).max)
+    small = np.linspace(1.0, 2.0, 200) * 2.0**-100
     a = np.concatenate([a, large, -large]).astype(dtype)
     b = np.concatenate([b, small, 3 * small]).astype(dtype)
     return a, b
 
 
 def training_data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(128, 3)).astype("float32")
+    x = seeded_normal((128, 3), seed=0)
     mean = np.abs(x[:, :1]) + 0.5 * x[:, 1:2]
-    noise = rng.normal(size=(128, 1)).astype("float32") * (0.2 + 0.3 * np.abs(x[:, 2:]))
+    noise = seeded_normal((128, 1), seed=1) * (0.2 + 0.3 * np.abs(x[:, 2:]))
     targets = {"normal": mean + noise, "rate": np.abs(mean) + 0.1}
     return x, targets
 
@@ -182,10 +207,9 @@ def build_model():
     }
     model = keras.Model(inputs, outputs)
     # Kernels from NumPy; the other weights start at constants already.
-    rng = np.random.default_rng(1)
-    for weight in model.weights:
+    for index, weight in enumerate(model.weights):
         if weight.path.endswith("kernel"):
-            weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.4)
+            weight.assign(seeded_normal(weight.shape, seed=index, scale=0.4))
     return model
 
 
@@ -456,6 +480,25 @@ def backend_hessians(x, beta, dtype, mode):
     return _to_numpy(torch.stack([*row_x, *row_beta]))
 
 
+def tensorflow_hessians(x, beta):
+    """`backend_hessians` of TensorFlow (the reference of the other backends),
+    by nested gradient tapes; `x`, `beta` NumPy arrays of one dtype."""
+    import tensorflow as tf
+
+    from keras_softplus import ops
+
+    x, beta = tf.constant(x), tf.constant(beta)
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch([x, beta])
+        with tf.GradientTape() as inner:
+            inner.watch([x, beta])
+            y = ops.softplus(x, beta)
+        grad_x, grad_beta = inner.gradient(y, [x, beta])
+    return np.array(
+        [outer.gradient(g, v).numpy() for g in (grad_x, grad_beta) for v in (x, beta)]
+    )
+
+
 def backend_two_product(a, b, dtype, mode):
     import keras
 
@@ -492,6 +535,8 @@ def worker(run_name, out_dir):
             ("grid", ["softplus", "softminus"]),
             ("inverse", ["softplus_inverse"]),
             ("minus_inverse", ["softminus_inverse"]),
+            ("inverse_grid", ["softplus_inverse"]),
+            ("minus_inverse_grid", ["softminus_inverse"]),
             ("extreme", ["softplus"]),
         ]:
             x, beta = inputs(kind, dtype)

@@ -27,12 +27,14 @@ from backend_worker import TESTS_DIR
 from backend_worker import ULP_VS_EXACT
 from backend_worker import ULP_VS_TENSORFLOW
 from backend_worker import build_model
+from backend_worker import exact_inverse_partials
 from backend_worker import inputs
 from backend_worker import layer_with_nan_beta
 from backend_worker import learned_betas
 from backend_worker import op_functions
 from backend_worker import output_dtypes
 from backend_worker import record_validation
+from backend_worker import tensorflow_hessians
 from backend_worker import train
 from backend_worker import training_data
 from backend_worker import two_product_inputs
@@ -178,27 +180,34 @@ def test_extreme_and_infinite_inputs_match_tensorflow_without_nan(
     )
 
 
+def assert_within_ulp_of_mpmath(arrays, kind, name, dtype, mode, reference):
+    """The worker's `(value, d/dx, d/dbeta)` of `name` on `inputs(kind)`
+    within `ULP_VS_EXACT` of `reference(x, beta)` (mpmath numbers)."""
+    # Imported here: this module imports no Keras or TensorFlow at import time.
+    import mpmath_reference as mp_reference
+
+    x, beta = inputs(kind, dtype)
+    exact = [reference(float(u), float(b)) for u, b in zip(x, beta, strict=True)]
+    for index, quantity in enumerate(QUANTITIES):
+        got = arrays[f"{kind}|{name}|{dtype}|{mode}|{quantity}"]
+        errors = mp_reference.ulp_errors(got, [e[index] for e in exact], dtype)
+        worst = int(np.argmax(errors))
+        assert errors[worst] <= ULP_VS_EXACT[dtype][quantity], (
+            f"{name} {quantity}: {errors[worst]:.2f} ulp at x={x[worst]!r}, "
+            f"beta={beta[worst]!r}"
+        )
+
+
 @pytest.mark.parametrize(
     "worker_results, dtype, mode", case_params(FULL), indirect=["worker_results"]
 )
 def test_keras_path_accuracy_against_mpmath_within_ulp(worker_results, dtype, mode):
-    # Imported here: this module imports no Keras or TensorFlow at import time.
     import mpmath_reference as mp_reference
 
     _, _, arrays, _ = worker_results
-    x, beta = inputs("grid", dtype)
-    references = [
-        mp_reference.softplus_and_partials(float(u), float(b))
-        for u, b in zip(x, beta, strict=True)
-    ]
-    for index, quantity in enumerate(QUANTITIES):
-        got = arrays[f"grid|softplus|{dtype}|{mode}|{quantity}"]
-        errors = mp_reference.ulp_errors(got, [r[index] for r in references], dtype)
-        worst = int(np.argmax(errors))
-        assert errors[worst] <= ULP_VS_EXACT[dtype][quantity], (
-            f"{quantity}: {errors[worst]:.2f} ulp at x={x[worst]!r}, "
-            f"beta={beta[worst]!r}"
-        )
+    assert_within_ulp_of_mpmath(
+        arrays, "grid", "softplus", dtype, mode, mp_reference.softplus_and_partials
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,15 +219,11 @@ def test_keras_path_accuracy_against_mpmath_within_ulp(worker_results, dtype, mo
     "worker_results, dtype, mode", case_params(ALL), indirect=["worker_results"]
 )
 def test_inverses_and_their_gradients_match_tensorflow(
-    worker_results, dtype, mode, request, kind, name
+    worker_results, dtype, mode, kind, name
 ):
-    if mode == "compile":
-        # Inductor's CPU vector code computes expm1(w) as exp(w) - 1 (torch
-        # 2.13): 2.2e-16 instead of 2.5e-16 at w = 2.5e-16. Upstream:
-        # pytorch/pytorch#189803. Strict, so a fixed PyTorch shows up here.
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="expm1 under torch.compile")
-        )
+    # The inverses use the kernel's expm1 series, not the backend's: under
+    # torch.compile, Inductor's CPU vector code computes expm1(w) as
+    # exp(w) - 1 (torch 2.13, pytorch/pytorch#189803).
     _, _, arrays, _ = worker_results
     y, beta = inputs(kind, dtype)
     y = y.astype(np.float64)
@@ -237,17 +242,34 @@ def test_inverses_and_their_gradients_match_tensorflow(
             f"{quantity}: relative error {relative[worst]:.2e} at "
             f"y={y[well_conditioned][worst]!r}"
         )
-    # d/dbeta = (y*exp(w)/expm1(w) - x) / beta is a difference of two terms
-    # of size y/beta and |x|/beta, rounded on both paths, so it is compared
-    # in units of those terms. (Beyond beta*y = -log(eps) the TensorFlow
-    # kernel's log(-expm1(-w)) rounds to 0 and drops a term of size
-    # exp(-w)/beta**2, far below that unit.)
+    # d/dbeta, over the whole range (subnormal to huge y, where float32
+    # without float64 and float32 with it under- and overflow at different
+    # y), in units of the terms of its definition, (y*d/dy - x)/beta; its
+    # ulp accuracy against mpmath is tested on the grid below.
     scale = (np.abs(y) + np.abs(got[0])) / INVERSE_BETA
     error = np.abs(got[2] - expected[2]) / scale
     worst = int(np.argmax(error))
     assert error[worst] <= 16 * INVERSE_RELATIVE_TOLERANCE[dtype], (
         f"dbeta: {got[2][worst]!r} vs TensorFlow {expected[2][worst]!r} "
         f"at y={y[worst]!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("inverse_grid", "softplus_inverse"),
+        ("minus_inverse_grid", "softminus_inverse"),
+    ],
+    ids=["softplus_inverse", "softminus_inverse"],
+)
+@pytest.mark.parametrize(
+    "worker_results, dtype, mode", case_params(FULL), indirect=["worker_results"]
+)
+def test_inverses_against_mpmath_within_ulp(worker_results, dtype, mode, kind, name):
+    _, _, arrays, _ = worker_results
+    assert_within_ulp_of_mpmath(
+        arrays, kind, name, dtype, mode, functools.partial(exact_inverse_partials, name)
     )
 
 
@@ -277,30 +299,13 @@ def test_veltkamp_two_product_is_error_free(worker_results, dtype, mode):
         assert not inexact, f"inexact for a, b = {a[inexact[0]]!r}, {b[inexact[0]]!r}"
 
 
-def tensorflow_hessians(dtype):
-    import tensorflow as tf
-
-    from keras_softplus import ops
-
-    x, beta = (tf.constant(v, dtype) for v in SECOND_ORDER_POINTS.T)
-    with tf.GradientTape(persistent=True) as outer:
-        outer.watch([x, beta])
-        with tf.GradientTape() as inner:
-            inner.watch([x, beta])
-            y = ops.softplus(x, beta)
-        grad_x, grad_beta = inner.gradient(y, [x, beta])
-    return np.array(
-        [outer.gradient(g, v).numpy() for g in (grad_x, grad_beta) for v in (x, beta)]
-    )
-
-
 @pytest.mark.parametrize(
     "worker_results, dtype, mode", case_params(FULL), indirect=["worker_results"]
 )
 def test_second_derivatives_match_tensorflow(worker_results, dtype, mode):
     _, _, arrays, _ = worker_results
     got = arrays[f"hessian|{dtype}|{mode}"]
-    expected = tensorflow_hessians(dtype)
+    expected = tensorflow_hessians(*SECOND_ORDER_POINTS.T.astype(dtype))
     tolerance = HESSIAN_RELATIVE_TOLERANCE[dtype]
     # The mixed derivatives are autodiff of formulas whose terms cancel where
     # they vanish (x = 0): a residue of a few eps in their natural scale

@@ -107,9 +107,10 @@ def test_api_reference_documents_every_public_name(site):
     assert not missing, f"not in the API reference (docs/api/): {missing}"
 
 
-def _load_make_plots():
+def _load_docs_script(name):
+    """docs/<name>.py, loaded as a module (the docs scripts are no package)."""
     spec = importlib.util.spec_from_file_location(
-        "make_plots", os.path.join(DOCS_DIR, "make_plots.py")
+        name, os.path.join(DOCS_DIR, f"{name}.py")
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -118,7 +119,7 @@ def _load_make_plots():
 
 def test_constants_table_matches_the_kernel_constants():
     """docs/snippets/constants.md is generated; it must match _constants.py."""
-    make_plots = _load_make_plots()
+    make_plots = _load_docs_script("make_plots")
     with open(os.path.join(DOCS_DIR, "snippets", "constants.md")) as handle:
         committed = handle.read()
     assert committed == make_plots.constants_table(), (
@@ -127,7 +128,7 @@ def test_constants_table_matches_the_kernel_constants():
 
 
 def test_generated_figures_are_committed():
-    make_plots = _load_make_plots()
+    make_plots = _load_docs_script("make_plots")
     for name in make_plots.FIGURES:
         path = os.path.join(DOCS_DIR, "img", name)
         assert os.path.getsize(path) > 10_000, path
@@ -226,17 +227,8 @@ def test_flagship_page_shows_its_figure_and_scores(site):
         assert row in html, row
 
 
-def _load_hooks():
-    spec = importlib.util.spec_from_file_location(
-        "hooks", os.path.join(DOCS_DIR, "hooks.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_figures_are_generated_from_the_results():
-    hooks = _load_hooks()
+    hooks = _load_docs_script("hooks")
     with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()
     (block,) = re.findall(r"<!-- figures -->\n(.*?)<!-- /figures -->", readme, re.S)
@@ -247,7 +239,7 @@ def test_readme_figures_are_generated_from_the_results():
 
 def test_pages_quote_figures_from_the_results(site):
     """Each page's figures are filled in from the JSON, the same as the README's."""
-    figures = _load_hooks().figures()
+    figures = _load_docs_script("hooks").figures()
     summary = (site / "benchmarks" / "summary" / "index.html").read_text("utf-8")
     for name in ("ops_learned_jit_1m", "backend_jax_1m", "step_beta_softplus_jit"):
         assert figures[name] in summary, name

@@ -1,5 +1,6 @@
 """Tests of `keras_softplus.ops` against 50-digit mpmath references."""
 
+import contextlib
 import fractions
 import re
 
@@ -8,6 +9,8 @@ import mpmath_reference as mp_reference
 import numpy as np
 import pytest
 import tensorflow as tf
+from backend_worker import tensorflow_hessians
+from backend_worker import two_product_inputs
 from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 from input_grids import BETAS
 from input_grids import accuracy_grid
 from input_grids import extreme_magnitudes
+from input_grids import seeded_normal
 
 from keras_softplus import ops
 from keras_softplus.ops import _kernel
@@ -38,18 +42,32 @@ def value_and_partials(x, beta):
     return y, grad_x, grad_beta
 
 
-MODES = {
-    "eager": value_and_partials,
-    "tf_function": tf.function(value_and_partials),
-    "xla": tf.function(value_and_partials, jit_compile=True),
+def compiled_modes():
+    """`value_and_partials` eagerly, in a `tf.function` and under XLA (fresh
+    traces: a trace keeps the `float32_only` scope it was made in)."""
+    return {
+        "eager": value_and_partials,
+        "tf_function": tf.function(value_and_partials),
+        "xla": tf.function(value_and_partials, jit_compile=True),
+    }
+
+
+MODES = compiled_modes()
+# The paths of a float32 or float64 computation: float32 in float64 where
+# the backend has it, float32 within `float32_only` (float32 operations
+# only, as LiteRT needs), float64.
+PATHS = {
+    "float32": ("float32", MODES, contextlib.nullcontext),
+    "float32_only": ("float32", compiled_modes(), ops.float32_only),
+    "float64": ("float64", MODES, contextlib.nullcontext),
 }
 
 
-def evaluate(dtype, beta, mode):
+def evaluate(dtype, beta, mode, modes=MODES):
     numpy_dtype = HALF_DTYPES.get(dtype, dtype)
     x = accuracy_grid().astype(numpy_dtype)
     beta_rounded = np.full_like(x, beta)
-    results = MODES[mode](tf.constant(x, dtype), tf.constant(beta_rounded, dtype))
+    results = modes[mode](tf.constant(x, dtype), tf.constant(beta_rounded, dtype))
     references = [
         mp_reference.softplus_and_partials(float(xi), float(bi))
         for xi, bi in zip(x, beta_rounded, strict=False)
@@ -59,9 +77,11 @@ def evaluate(dtype, beta, mode):
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("beta", BETAS, ids=lambda b: f"beta={b}")
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_accuracy_within_ulp_bounds(dtype, beta, mode):
-    x, results, references = evaluate(dtype, beta, mode)
+@pytest.mark.parametrize("path", list(PATHS))
+def test_accuracy_within_ulp_bounds(path, beta, mode):
+    dtype, modes, scope = PATHS[path]
+    with scope():
+        x, results, references = evaluate(dtype, beta, mode, modes)
     for index, quantity in enumerate(QUANTITIES):
         exact = [r[index] for r in references]
         errors = mp_reference.ulp_errors(results[index], exact, dtype)
@@ -135,11 +155,8 @@ def test_infinite_inputs_give_limits_not_nan(dtype):
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_two_product_is_error_free(dtype, mode):
-    rng = np.random.default_rng(0)
-    size = 20000
-    a = rng.normal(size=size) * np.exp(rng.uniform(-30, 30, size))
-    b = rng.normal(size=size) * np.exp(rng.uniform(-5, 5, size))
-    a, b = a.astype(dtype), b.astype(dtype)
+    a, b = two_product_inputs(dtype)
+    size = len(a)
     consts = constants_for(dtype)
     compute = lambda u, v: _kernel.two_product(u, v, consts)  # noqa: E731
     if mode != "eager":
@@ -184,8 +201,7 @@ def test_matches_builtin_softplus_at_beta_one():
 
 
 def test_beta_gradient_is_summed_to_the_shape_of_beta():
-    rng = np.random.default_rng(3)
-    x = tf.constant(rng.normal(size=(5, 4, 3)) * 3)
+    x = tf.constant(seeded_normal((5, 4, 3), seed=3, scale=3.0, dtype="float64"))
     beta = tf.constant([0.5, 2.0, 7.0], tf.float64)
     with tf.GradientTape() as tape:
         tape.watch(beta)
@@ -239,18 +255,7 @@ def test_first_derivatives_match_float64_numerical_gradients(x0, beta0):
 
 @pytest.mark.parametrize("x0, beta0", FIRST_ORDER_POINTS, ids=lambda v: f"{v}")
 def test_second_derivatives_match_numerical_derivatives_of_the_gradient(x0, beta0):
-    x = tf.constant([x0], tf.float64)
-    beta = tf.constant([beta0], tf.float64)
-    with tf.GradientTape(persistent=True) as outer:
-        outer.watch([x, beta])
-        with tf.GradientTape() as inner:
-            inner.watch([x, beta])
-            y = ops.softplus(x, beta)
-        grad_x, grad_beta = inner.gradient(y, [x, beta])
-    hessian = [
-        [outer.gradient(grad_x, x), outer.gradient(grad_x, beta)],
-        [outer.gradient(grad_beta, x), outer.gradient(grad_beta, beta)],
-    ]
+    hessian = tensorflow_hessians(np.array([x0]), np.array([beta0]))
 
     def first_derivatives(u, b):
         _, gx, gb = value_and_partials(
@@ -265,7 +270,7 @@ def test_second_derivatives_match_numerical_derivatives_of_the_gradient(x0, beta
     numeric_dbeta = (
         first_derivatives(x0, beta0 + step) - first_derivatives(x0, beta0 - step)
     ) / (2 * step)
-    analytic = np.array([[h.numpy()[0] for h in row] for row in hessian])
+    analytic = hessian[:, 0].reshape(2, 2)
     numeric = np.array(
         [[numeric_dx[0], numeric_dbeta[0]], [numeric_dx[1], numeric_dbeta[1]]]
     )

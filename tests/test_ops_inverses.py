@@ -1,12 +1,18 @@
 """Tests of the inverses in `keras_softplus.ops`: `softplus_inverse` and
 `softminus_inverse`, against 50-digit mpmath."""
 
+import contextlib
+import functools
+
 import ml_dtypes
 import mpmath_reference as mp_reference
 import numpy as np
 import pytest
 import tensorflow as tf
+from backend_worker import exact_inverse_partials
 from input_grids import BETAS
+from input_grids import accuracy_grid
+from input_grids import seeded_normal
 
 from keras_softplus import ops
 
@@ -67,45 +73,86 @@ def test_softplus_inverse_gradient_matches_reciprocal_sigmoid():
     np.testing.assert_allclose(grad, expected, rtol=1e-12)
 
 
-def ulp_errors(got, exact, dtype):
-    return np.asarray(mp_reference.ulp_errors(got, exact, np.dtype(dtype)))
+def value_and_partials(function, y, beta):
+    """`(value, d/dy, d/dbeta)`, beta broadcast per element."""
+    with tf.GradientTape() as tape:
+        tape.watch([y, beta])
+        x = function(y, beta)
+    return (x, *tape.gradient(x, [y, beta]))
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@functools.cache
+def compiled(name, path, mode):
+    """`value_and_partials` of the op `name` run eagerly, in a `tf.function`,
+    or compiled by XLA; one trace per path (a trace keeps the
+    `float32_only` scope it was made in)."""
+    function = REFERENCES[name][0]
+
+    def partials(y, beta):
+        return value_and_partials(function, y, beta)
+
+    if mode == "eager":
+        return partials
+    return tf.function(partials, jit_compile=mode == "xla")
+
+
+REFERENCES = {
+    "softplus_inverse": (ops.softplus_inverse, 1.0),
+    "softminus_inverse": (ops.softminus_inverse, -1.0),
+}
+
+
+# The paths of the inverses: float32 (in float64 where the backend has it),
+# float32 within `float32_only` (float32 operations only), float64.
+PATHS = {
+    "float32": ("float32", contextlib.nullcontext),
+    "float32_only": ("float32", ops.float32_only),
+    "float64": ("float64", contextlib.nullcontext),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "tf_function", "xla"])
 @pytest.mark.parametrize("beta", BETAS, ids=lambda b: f"beta={b}")
-def test_softminus_inverse_value_and_gradients_within_ulp_of_mpmath(dtype, beta):
-    info = np.finfo(dtype)
-    magnitudes = np.logspace(-6, np.log10(3e3), 300)
-    y = -(magnitudes / beta).astype(dtype)
-    y_tensor = tf.constant(y)
-    beta_tensor = tf.constant(beta, dtype)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([y_tensor, beta_tensor])
-        x = ops.softminus_inverse(y_tensor, beta_tensor)
-        x_sum = tf.reduce_sum(x)
-    dy = tape.gradient(x, y_tensor).numpy()
-    # d/dbeta per element: the gradient of each element alone.
-    dbeta = tape.jacobian(x, beta_tensor).numpy()
-    beta_rounded = float(beta_tensor.numpy())
-    exact = [
-        mp_reference.softminus_inverse_and_partials(float(v), beta_rounded) for v in y
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_inverse_value_and_gradients_within_ulp_of_mpmath(name, path, beta, mode):
+    dtype, scope = PATHS[path]
+    sign = REFERENCES[name][1]
+    # beta*|y| over the accuracy grid's magnitudes, 1e-6 to 3e3, the root
+    # (beta*|y| = log 2) included.
+    magnitudes = accuracy_grid(300)[301:]
+    y = (sign * magnitudes / beta).astype(dtype)
+    beta_array = np.full_like(y, beta)
+    with scope():
+        results = compiled(name, path, mode)(tf.constant(y), tf.constant(beta_array))
+    beta_rounded = float(beta_array[0])
+    exact = [exact_inverse_partials(name, float(v), beta_rounded) for v in y]
+    for index, quantity in enumerate(ULP_TOLERANCE):
+        errors = mp_reference.ulp_errors(
+            results[index].numpy(), [e[index] for e in exact], np.dtype(dtype)
+        )
+        worst = int(np.argmax(errors))
+        assert errors[worst] <= ULP_TOLERANCE[quantity], (
+            f"{quantity}: {errors[worst]:.1f} ulp at y={y[worst]!r}"
+        )
+
+
+def test_inverse_beta_gradient_is_summed_to_the_shape_of_beta():
+    y = tf.constant(seeded_normal((4, 3), seed=5, dtype="float64") ** 2 + 0.1)
+    beta = tf.constant([0.5, 2.0, 7.0], tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(beta)
+        x = ops.softplus_inverse(y, beta)
+    grad = tape.gradient(x, beta).numpy()
+    assert grad.shape == (3,)
+    expected = [
+        sum(
+            float(exact_inverse_partials("softplus_inverse", float(v), float(b))[2])
+            for v in y.numpy()[:, column]
+        )
+        for column, b in enumerate(beta.numpy())
     ]
-    # Away from the root (beta*y = -log 2), where the function is
-    # ill-conditioned and no formula keeps relative accuracy.
-    conditioned = np.abs(-y.astype(np.float64) * beta - np.log(2.0)) > 0.1
-    # d/dbeta by autodiff of the formula cancels where it is exponentially
-    # small: measured up to 4.5e6 ulp (float32, |beta*y| in 24..35) and
-    # worse in float64 beyond |beta*y| = 2.7, as for softplus_inverse. The
-    # 16-ulp bound holds below |beta*y| = 2.
-    for name, got, index in (
-        ("value", x.numpy(), 0),
-        ("dy", dy, 1),
-        ("dbeta", dbeta, 2),
-    ):
-        errors = ulp_errors(got, [e[index] for e in exact], dtype)
-        checked = conditioned & ((magnitudes < 2.0) if name == "dbeta" else True)
-        assert np.max(errors[checked]) <= ULP_TOLERANCE[name], (name, info.dtype)
-    del x_sum
+    np.testing.assert_allclose(grad, expected, rtol=1e-13)
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)

@@ -7,11 +7,16 @@ for them. Below them, the mathematical constants of the distributions.
 Needs NumPy only (docs/make_plots.py loads this file alone).
 """
 
+import decimal
 import functools
 import math
 
 import numpy as np
 
+# Where softplus_inverse changes formula (see `_kernel.softplus_inverse`).
+LOG_THREE_HALVES = math.log(1.5)
+LOG_TWO = math.log(2.0)
+LOG_THREE = math.log(3.0)
 HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 INV_SQRT_TWO = 1.0 / math.sqrt(2.0)
@@ -40,6 +45,13 @@ class KernelConstants:
             `log1p(e) = 2*atanh(t) = 2t * (1 + t**2/3 + t**4/5 + ...)`
             with `t = e/(2+e) <= 1/3`; K is the smallest order whose
             truncation error `(1/9)**(K+1) / (2K+3)` is below `eps/4`.
+        expm1_terms: coefficients `1/k!`, k = 2..N+1, of the series
+            `expm1(x) = x + x**2 * (1/2! + x/3! + x**2/4! + ...)` for
+            `|x| <= 1`; N is the smallest count whose truncation error
+            `1/(N+2)!`, relative to `|expm1(x)| >= (1 - 1/e) * |x|`, is
+            below `eps/8`.
+        log_two_hi, log_two_lo: `log(2) = log_two_hi + log_two_lo`, the
+            first rounded to the dtype, the second the rest (rounded).
         inverse_large: `-log(eps)`. Above it `softplus_inverse(y) == y` to
             rounding and `expm1` would soon overflow.
     """
@@ -59,6 +71,15 @@ class KernelConstants:
         while (1.0 / 9.0) ** (order + 1) / (2 * order + 3) >= self.eps / 4:
             order += 1
         self.log1p_terms = [1.0 / (2 * k + 1) for k in range(1, order + 1)]
+        terms = 1
+        while 1.0 / (math.factorial(terms + 2) * (1 - math.exp(-1))) >= self.eps / 8:
+            terms += 1
+        self.expm1_terms = [1.0 / math.factorial(k) for k in range(2, terms + 2)]
+        with decimal.localcontext() as context:
+            context.prec = 40
+            log_two = decimal.Decimal(2).ln()
+            self.log_two_hi = float(numpy_dtype.type(float(log_two)))
+            self.log_two_lo = float(log_two - decimal.Decimal(self.log_two_hi))
         self.inverse_large = -math.log(self.eps)
 
 

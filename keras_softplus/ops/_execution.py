@@ -6,18 +6,16 @@ decides how a call runs and calls them (they never call back):
   XLA launch per size bucket, or "eager" op by op;
 - `wide_dtype`: whether a float32 computation takes the wide (float64)
   path; decided once per call, and passed to the formulas;
-- the custom gradient (`softplus`, `softminus`) and the backends' ways of
-  passing the upstream gradient, of giving none, and of summing a gradient
-  back to a broadcast shape;
+- `float32_only`: a scope with neither the wide path nor "bucketed" (LiteRT);
+- the custom gradients (`softplus`, `softplus_inverse`, and their minus
+  forms) and the backends' ways of passing the upstream gradient, of
+  giving none, and of summing a gradient back to a broadcast shape;
 - `is_tensor`, `read`, `known_value`, `on_device_of`: what a value is and
   whether its values are known now, on each backend.
-
-The kernel's ops are traced into a compiled caller's function, so XLA fuses
-them with its own ops; only an uncompiled TensorFlow graph (and large eager
-TensorFlow tensors) compile the kernel alone, with `jit_compile=True`, once
-per size bucket (`bucketed`).
 """
 
+import contextlib
+import contextvars
 import math
 
 import keras
@@ -100,10 +98,23 @@ def no_gradient(tensor):
     return kops.zeros_like(tensor) if keras.backend.backend() == "jax" else None
 
 
+FLOAT32_ONLY = contextvars.ContextVar("keras_softplus_float32_only", default=False)
+
+
+@contextlib.contextmanager
+def float32_only():
+    """The scope of `keras_softplus.ops.float32_only`."""
+    token = FLOAT32_ONLY.set(True)
+    try:
+        yield
+    finally:
+        FLOAT32_ONLY.reset(token)
+
+
 def wide_dtype(dtype):
     """float64 for a float32 computation where the backend has float64 (JAX
-    only with `jax_enable_x64`), else None."""
-    if dtype != "float32":
+    only with `jax_enable_x64`) and `float32_only` is not active, else None."""
+    if dtype != "float32" or FLOAT32_ONLY.get():
         return None
     if keras.backend.backend() == "jax":
         import jax
@@ -153,7 +164,8 @@ def execution_mode(*tensors):
     (a TensorFlow XLA context, JAX tracers, `torch.compile`), so that the
     compiler fuses them; "bucketed" in a TensorFlow graph that is not
     compiled, and for large eager TensorFlow tensors (one XLA launch per
-    size bucket, see `bucketed`); "eager" otherwise (one dispatch per op)."""
+    size bucket, see `bucketed`); "eager" otherwise (one dispatch per op).
+    Within `float32_only`, "fused" replaces "bucketed" (no XLA launch)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -162,13 +174,13 @@ def execution_mode(*tensors):
         if tf.executing_eagerly():
             # Eager shapes are known: no op (and no host copy) is run.
             size = max(t.shape.num_elements() for t in tensors)
-            return "bucketed" if size >= EAGER_BUCKETED_SIZE else "eager"
-        graph = tf.compat.v1.get_default_graph()
-        return (
-            "fused"
-            if control_flow_util.GraphOrParentsInXlaContext(graph)
-            else "bucketed"
-        )
+            if size < EAGER_BUCKETED_SIZE:
+                return "eager"
+        elif control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()
+        ):
+            return "fused"
+        return "fused" if FLOAT32_ONLY.get() else "bucketed"
     if backend == "jax":
         import jax
 
@@ -277,17 +289,12 @@ COMPACT_FORMS = {
 
 
 def evaluate(quantity, x, beta):
-    """`quantity` ("value", "sigmoid" or "dbeta") of `(x, beta)`, run the
-    way that suits the caller (`execution_mode`), with the wide dtype of
-    `wide_dtype` decided here, once:
-    - inline when the caller is compiled (XLA fuses it with the caller);
-    - in an uncompiled TensorFlow graph, and eagerly on large TensorFlow
-      tensors, as one XLA launch per size bucket (its ~30 elementwise ops
-      would otherwise be ~30 passes over memory);
-    - eagerly, without XLA (no compilation per shape): float32 in the
-      compact float64 form, op by op (its handful of ops dispatch faster
-      than a `tf.function` call: 1k elements fwd+bwd 1.7 ms against 3.0
-      ms); other dtypes run the full form from one dispatch on TensorFlow.
+    """`quantity` ("value", "sigmoid" or "dbeta") of `(x, beta)`, run as
+    `execution_mode` says, with the wide dtype decided here, once. Eagerly
+    (no compilation per shape), float32 takes the compact float64 form, op
+    by op (its few ops dispatch faster than a `tf.function` call: 1k
+    elements fwd+bwd 1.7 ms against 3.0 ms); other dtypes (and float32
+    within `float32_only`) the full form from one dispatch on TensorFlow.
     """
     wide = wide_dtype(keras.backend.standardize_dtype(x.dtype))
     full = FULL_FORMS[(quantity, wide)]
@@ -365,24 +372,36 @@ def softminus(x, beta, beta_gradient=True):
     return -softplus(-x, beta, beta_gradient)
 
 
-def _inverse(function, y, beta):
-    """`function(y, beta)` of the kernel, differentiated by autodiff; float32
-    in the wide dtype where the backend has it, so `beta*y` cannot overflow."""
+def _in_working_dtype(function, y, beta):
+    """`function(y, beta)` of the kernel, float32 in the wide dtype where the
+    backend has it (so `beta*y` cannot overflow), each result cast back."""
     dtype = keras.backend.standardize_dtype(y.dtype)
     wide = wide_dtype(dtype)
     if wide:
         y, beta = kops.cast(y, wide), kops.cast(beta, wide)
-    return kops.cast(function(y, beta), dtype)
+    return keras.tree.map_structure(lambda r: kops.cast(r, dtype), function(y, beta))
 
 
+@kops.custom_gradient
 def softplus_inverse(y, beta):
-    """`log(expm1(beta*y)) / beta` of two working-dtype tensors, `y > 0`."""
-    return _inverse(_kernel.softplus_inverse, y, beta)
+    """`log(expm1(beta*y)) / beta` of two working-dtype tensors, `y > 0`, with
+    the kernel's cancellation-free partials as its gradient (ordinary
+    differentiable ops, as for `softplus`)."""
+
+    def grad(*args, upstream=None):
+        upstream = upstream_of(args, upstream)
+        dy, dbeta = _in_working_dtype(_kernel.softplus_inverse_partials, y, beta)
+        return sum_to_shape(upstream * dy, y), sum_to_shape(upstream * dbeta, beta)
+
+    value = _in_working_dtype(
+        _kernel.softplus_inverse, kops.stop_gradient(y), kops.stop_gradient(beta)
+    )
+    return value, grad
 
 
 def softminus_inverse(y, beta):
-    """`y - log(-expm1(beta*y)) / beta` of two working-dtype tensors, `y < 0`."""
-    return _inverse(_kernel.softminus_inverse, y, beta)
+    """`y - log(-expm1(beta*y)) / beta`, `y < 0`, as `-softplus_inverse(-y)`."""
+    return -softplus_inverse(-y, beta)
 
 
 def static_shape(tensor):

@@ -2,7 +2,8 @@
 
 Math only, written once with `keras.ops`: `value`, `sigmoid` (d/dx) and
 `dbeta` (d/dbeta) of two tensors of one working dtype (float32 or float64),
-their compact forms for op-by-op execution, and `softplus_inverse`. How and
+their compact forms for op-by-op execution, and `softplus_inverse` with
+its partials (`softplus_inverse_partials`). How and
 where they run (eagerly, in a graph, under XLA; the custom gradient; whether
 a wide dtype exists) is decided by `_execution`, which calls them; this
 module never calls it.
@@ -24,6 +25,9 @@ and `g(z) = z*sigmoid(z) - softplus(z)`, the numerator of d/dbeta.
 import keras
 from keras import ops as kops
 
+from keras_softplus.ops._constants import LOG_THREE
+from keras_softplus.ops._constants import LOG_THREE_HALVES
+from keras_softplus.ops._constants import LOG_TWO
 from keras_softplus.ops._constants import constants_for
 
 
@@ -114,14 +118,14 @@ def _wide_product(a, b, wide):
 
 
 def _log1p_unit(e, consts):
-    """`log1p(e)` for `0 <= e <= 1` as an unevaluated sum `lead + tail`.
+    """`log1p(e)` for `-1/2 <= e <= 1` as an unevaluated sum `lead + tail`.
 
     Formula: `log1p(e) = 2*atanh(t) = 2t + 2t * sum_k t**(2k)/(2k+1)`,
-    `t = e/(2+e)` in [0, 1/3]; the number of terms (`log1p_terms`) is the
+    `t = e/(2+e)` in [-1/3, 1/3]; the number of terms (`log1p_terms`) is the
     smallest whose truncation error is below eps/4. `lead = 2t` is added
     last, by the caller, so the polynomial's rounding is damped by
     `t**2/3 <= 1/27`. The rounding error `dl` of `2+e` (exact by Fast2Sum,
-    as 2 >= e) is fed back as `-2t*dl/(2+e)`. Backends' own `log1p` differ
+    as 2 >= |e|) is fed back as `-2t*dl/(2+e)`. Backends' own `log1p` differ
     by a few ulp; the series gives every backend the same accuracy.
     """
     denominator = 2.0 + e
@@ -305,43 +309,134 @@ def dbeta_compact(x, beta, wide):
     return kops.cast(g / beta_wide / beta_wide, x.dtype)
 
 
+def _expm1_unit(x, consts):
+    """`expm1(x)` for `|x| <= 1`, as `x + x**2 * S(x)`.
+
+    `S(x) = 1/2! + x/3! + ...` by Horner's rule, `len(expm1_terms)` terms
+    (truncation below eps/8). The sum's rounding errors are damped by
+    `|x**2 * S(x)| / |expm1(x)| <= 0.6`, so the result is within about
+    1 ulp. Backends' own `expm1` are not: XLA's is off by up to 4.1 ulp in
+    float32 and 2.8 in float64 on [-0.7, 0].
+    """
+    series = kops.zeros_like(x)
+    for coefficient in reversed(consts.expm1_terms):
+        series = series * x + coefficient
+    return x + x * x * series
+
+
+def _small_log_product(y, beta, small):
+    """`log(beta*y)` as `log(y) + log(beta)` where `small` (there `beta*y`
+    may underflow to 0), from safe arguments elsewhere."""
+    one = kops.ones_like(small, dtype=y.dtype)
+    return kops.log(kops.where(small, y, one)) + kops.log(kops.where(small, beta, one))
+
+
+def _inverse_product(y, beta, consts):
+    """`(w_hi, w_lo)`, `w_hi + w_lo = beta*y` (error-free), `w_hi` clipped to
+    the dtype's max (so that `w * 0 == 0`), and whether `w < eps`.
+
+    A factor below `tiny / eps` has subnormal split halves, which CPUs may
+    flush to zero; there `w_hi` is the rounded product and `w_lo` is 0 (a
+    half-ulp error of w, which only d/dbeta at large w would notice).
+    """
+    w_hi, w_lo = two_product(beta, y, consts)
+    splits = kops.minimum(y, beta) >= consts.tiny / consts.eps
+    w_hi = kops.where(splits, w_hi, beta * y)
+    w_lo = kops.where(splits, w_lo, kops.zeros_like(w_lo))
+    w_hi = kops.where(w_hi > consts.max, kops.zeros_like(w_hi) + consts.max, w_hi)
+    return w_hi, w_lo, w_hi < consts.eps
+
+
 def softplus_inverse(y, beta):
     """`log(expm1(beta*y)) / beta`, for `y > 0`, in the dtype of `y`.
 
-    Differentiated by autodiff. Each branch gets a safe argument where it is
-    not selected, so that its value and gradient there are finite (0 * inf
-    is NaN even though `where` discards the value). The caller passes
-    float32 in float64 where the backend has it, so `beta*y` cannot
-    overflow.
+    `w = beta*y = w_hi + w_lo` (error-free), four ranges:
+    - `w < eps`: `log(expm1(w)) = log(w) + w/2 + O(w**2)`, with log(w)
+      taken as log(y) + log(beta) because beta*y may underflow to 0; the
+      dropped w**2/24 is invisible.
+    - `w < log(3/2)`: `log(expm1(w))`, `expm1(w) <= 1/2`, where log is well
+      conditioned; first-order correction `(1 + 1/expm1(w)) * w_lo`.
+    - `log(3/2) <= w <= log(3)`, around the root `w = log(2)`:
+      `log1p(2*expm1(w - log(2)))`; `w - log(2)` is formed exactly (log(2)
+      in two parts), so the result keeps its relative accuracy where
+      `log(expm1(w))` goes through 0.
+    - `w > log(3)`: `y + log1p(-exp(-w))/beta`, `exp(-w) < 1/3`: a small
+      negative term added to the exact y; nothing overflows.
+    Each branch gets a safe argument where it is not selected, so that its
+    value and gradient there are finite (0 * inf is NaN even though `where`
+    discards the value). log1p and expm1 are the kernel's series
+    (`_log1p_unit`, `_expm1_unit`), within 1 ulp on every backend.
     """
     consts = constants_for(keras.backend.standardize_dtype(y.dtype))
-    w = beta * y
-    small = w < consts.eps
-    large = w > consts.inverse_large
-    moderate = kops.logical_not(kops.logical_or(small, large))
-    one = kops.ones_like(w)
-    # w < eps: log(expm1(w)) = log(w) + w/2 + O(w**2), with log(w) taken as
-    # log(y) + log(beta) because beta*y may underflow to 0. The threshold eps
-    # makes the dropped w**2/24 term invisible.
-    w_small = kops.where(small, w, one)
-    y_small = kops.where(small, y, one)
-    small_value = (kops.log(y_small) + kops.log(beta) + 0.5 * w_small) / beta
-    # eps <= w <= -log(eps): log(expm1(w)) directly; expm1 is accurate for
-    # small w and cannot overflow below -log(eps).
-    moderate_value = kops.log(kops.expm1(kops.where(moderate, w, one))) / beta
-    # w > -log(eps) (`inverse_large`): y + log1p(-exp(-w))/beta, where
-    # exp(-w) < eps, so the correction is below one rounding of y, nothing
-    # overflows, and log1p keeps it (and its gradient) relatively accurate
-    # (JAX and PyTorch differentiate expm1(u) as expm1(u) + 1, which is 0
-    # in the working dtype for u < log(eps), while exp(-w) is not).
-    large_value = y + kops.log1p(-kops.exp(-kops.where(large, w, one))) / beta
+    w, w_lo, small = _inverse_product(y, beta, consts)
+    zero = kops.zeros_like(w)
+    lower = kops.logical_and(kops.logical_not(small), w < LOG_THREE_HALVES)
+    upper = w > LOG_THREE
+    root = kops.logical_not(kops.logical_or(kops.logical_or(small, lower), upper))
+    small_value = (
+        _small_log_product(y, beta, small) + 0.5 * kops.where(small, w, zero)
+    ) / beta
+    expm1_w = _expm1_unit(kops.where(lower, w, zero + LOG_TWO), consts)
+    lower_value = (kops.log(expm1_w) + (1.0 + 1.0 / expm1_w) * w_lo) / beta
+    # w - log(2): the first difference is exact (Sterbenz: w is within a
+    # factor 2 of log(2) here).
+    w_root = kops.where(root, w, zero + LOG_TWO)
+    offset = (w_root - consts.log_two_hi) + (w_lo - consts.log_two_lo)
+    lead, tail = _log1p_unit(2.0 * _expm1_unit(offset, consts), consts)
+    root_value = (lead + tail) / beta
+    u = kops.exp(-kops.where(upper, w, zero + LOG_THREE))
+    lead, tail = _log1p_unit(-u, consts)
+    upper_value = y + (lead + tail) / beta
     return kops.where(
-        small, small_value, kops.where(large, large_value, moderate_value)
+        small,
+        small_value,
+        kops.where(lower, lower_value, kops.where(root, root_value, upper_value)),
     )
 
 
-def softminus_inverse(y, beta):
-    """`y - log(-expm1(beta*y)) / beta`, for `y < 0`: the inverse of
-    `softminus(x) = -softplus(-x)`, computed as `-softplus_inverse(-y)`
-    (negation is exact, so it inherits every bound of `softplus_inverse`)."""
-    return -softplus_inverse(-y, beta)
+def softplus_inverse_partials(y, beta):
+    """`(d/dy, d/dbeta)` of `softplus_inverse`, for `y > 0`.
+
+    Formula, `w = beta*y`, `u = exp(-w)`, `m = 1 - u = -expm1(-w)`:
+    `d/dy = 1/m` and `d/dbeta = h(w) / beta**2` with
+    `h(w) = w/expm1(w) - log(m) = w*u/m - log(m)`. Both terms of `h` are
+    positive for every `w > 0`, so nothing cancels (autodiff of the value,
+    `(y/m - value)/beta`, loses every digit once `h` is exponentially
+    small). `h'(w) = -w*exp(w)/expm1(w)**2` corrects `h` for the rounding
+    of `w = w_hi + w_lo`, to which `h` is `w` times more sensitive than its
+    argument for large `w`. Beyond `deep_tail`, `u` is carried as
+    `exp(tail_shift - w)` and scaled back after the division by `beta**2`,
+    as in `_Pieces`.
+    """
+    consts = constants_for(keras.backend.standardize_dtype(y.dtype))
+    w, w_lo, small = _inverse_product(y, beta, consts)
+    zero = kops.zeros_like(w)
+    # w < eps: h = w/expm1(w) - log(m) = 1 - log(w) + w**2/24 (the w/2
+    # terms of the two series cancel exactly), w**2/24 below eps.
+    small_h = 1.0 - _small_log_product(y, beta, small)
+    # There d/dy = 1/w + 1/2 + O(w) (inf where w underflows, as 1/w).
+    small_dy = 1.0 / w + 0.5
+    w = kops.where(small, zero + 1.0, w)
+    deep = w > consts.deep_tail
+    shift = kops.where(deep, zero + consts.tail_shift, zero)
+    unshift = kops.where(deep, zero + consts.unshift, zero + 1.0)
+    e = kops.exp(shift - w)  # u, shifted in the deep tail
+    # w <= 1: m and expm1(w) from the series. Beyond: m = 1 - u and
+    # w/expm1(w) = w*u/m, u <= 1/e, both without cancellation. The
+    # relative sensitivity of 1/m to w is w*u/m <= 1: the rounding of w
+    # costs at most half an ulp of d/dy.
+    near = w <= 1.0
+    w_near = kops.where(near, w, zero + 1.0)
+    m = kops.where(near, -_expm1_unit(-w_near, consts), 1.0 - e)
+    ratio = kops.where(near, w_near / _expm1_unit(w_near, consts), w * e / m)
+    # -log(m): log(m) where w < log(2) (m < 1/2, well conditioned), the
+    # series log1p(-u) beyond (u <= 1/2); in the deep tail e < eps/32,
+    # where log1p(-e) is -e, shifted as e is.
+    below_log2 = w < LOG_TWO
+    lead, tail = _log1p_unit(-kops.where(below_log2, zero + 0.5, e), consts)
+    log_m = kops.where(
+        below_log2, kops.log(kops.where(below_log2, m, zero + 0.5)), lead + tail
+    )
+    h = ratio - log_m - ratio / m * w_lo
+    dbeta = kops.where(small, small_h / beta / beta, h / beta / beta * unshift)
+    return kops.where(small, small_dy, 1.0 / m), dbeta
