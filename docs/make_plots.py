@@ -21,7 +21,7 @@ Figures:
 The error data are the per-x errors of the benchmarks' accuracy report
 (`benchmarks/results/accuracy_errors.npz`, written by
 `benchmarks/accuracy_report.py`) when that file exists; otherwise this script
-computes the same data itself with `keras_softplus.reference`, the
+computes the same data itself with `tests/mpmath_reference.py`, the
 50-digit mpmath reference (a minute more).
 
 Table:
@@ -32,6 +32,7 @@ Table:
 
 import importlib.util
 import os
+import sys
 import time
 
 DOCS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -107,6 +108,17 @@ def constants_table():
 # --- numbers -----------------------------------------------------------------
 
 
+def _mpmath_reference():
+    """tests/mpmath_reference.py, a test-support module (not installed): the
+    repository root goes on `sys.path` for it (and for `keras_softplus`, when
+    this script runs from a checkout that is not installed)."""
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
+    from tests import mpmath_reference
+
+    return mpmath_reference
+
+
 def _import_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -159,7 +171,7 @@ def _key(dtype, beta, method, quantity):
 
 
 def compute_error_data():
-    """Per-x ulp errors, computed here with `keras_softplus.reference`.
+    """Per-x ulp errors, computed here with `tests/mpmath_reference.py`.
 
     The fallback when the accuracy report's data file is absent. Returns a
     dict with the keys of that file (`x__<dtype>`, and
@@ -168,7 +180,7 @@ def compute_error_data():
     """
     import numpy as np
 
-    from tests import mpmath_reference as mp_reference
+    mp_reference = _mpmath_reference()
 
     data = {}
     for dtype in DTYPES:
@@ -199,7 +211,7 @@ def load_error_data():
         return data, os.path.relpath(ACCURACY_DATA, REPO_ROOT)
     return (
         compute_error_data(),
-        "computed by docs/make_plots.py (keras_softplus.reference)",
+        "computed by docs/make_plots.py (tests/mpmath_reference.py)",
     )
 
 
@@ -211,7 +223,8 @@ def log1p_errors():
     tf, _ = _import_tf()
     from keras_softplus.ops import _constants
     from keras_softplus.ops import _kernel
-    from tests import mpmath_reference as mp_reference
+
+    mp_reference = _mpmath_reference()
 
     e = np.linspace(0.0, 1.0, 4001, dtype="float32")[1:]
     exact = [mpmath.log1p(mpmath.mpf(float(v))) for v in e]

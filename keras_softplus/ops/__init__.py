@@ -13,6 +13,7 @@ module per family (`normal`, `student_t`, `poisson`, `negative_binomial`,
 import keras
 
 from keras_softplus.ops import _execution
+from keras_softplus.ops import counts
 from keras_softplus.ops import gamma
 from keras_softplus.ops import negative_binomial
 from keras_softplus.ops import normal
@@ -20,6 +21,7 @@ from keras_softplus.ops import parameters
 from keras_softplus.ops import poisson
 from keras_softplus.ops import special
 from keras_softplus.ops import student_t
+from keras_softplus.ops import support
 from keras_softplus.ops._validation import learns_beta
 from keras_softplus.ops._validation import prepare
 
@@ -236,6 +238,7 @@ def float32_only():
 
 
 __all__ = [
+    "counts",
     "float32_only",
     "gamma",
     "negative_binomial",
@@ -248,4 +251,5 @@ __all__ = [
     "softplus_inverse",
     "special",
     "student_t",
+    "support",
 ]
