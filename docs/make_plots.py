@@ -100,7 +100,6 @@ def constants_table():
         ),
         row("`eps / 32`", lambda n, c: f"`{c.eps / 32:.3g}`"),
         row("series terms `K`", lambda n, c: str(len(c.log1p_terms))),
-        row("`inverse_large`", lambda n, c: f"`{c.inverse_large:.4f}`"),
     ]
     return "\n".join(lines) + "\n"
 

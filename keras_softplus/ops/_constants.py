@@ -52,8 +52,6 @@ class KernelConstants:
             below `eps/8`.
         log_two_hi, log_two_lo: `log(2) = log_two_hi + log_two_lo`, the
             first rounded to the dtype, the second the rest (rounded).
-        inverse_large: `-log(eps)`. Above it `softplus_inverse(y) == y` to
-            rounding and `expm1` would soon overflow.
     """
 
     def __init__(self, numpy_dtype):
@@ -80,7 +78,6 @@ class KernelConstants:
             log_two = decimal.Decimal(2).ln()
             self.log_two_hi = float(numpy_dtype.type(float(log_two)))
             self.log_two_lo = float(log_two - decimal.Decimal(self.log_two_hi))
-        self.inverse_large = -math.log(self.eps)
 
 
 @functools.cache
