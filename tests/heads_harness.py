@@ -45,12 +45,12 @@ RANGES = {
     "normal": (
         "NormalHead",
         ("normal_nll", "normal_crps"),
-        {"scale": (FLOOR, 1e6), "|y - loc| / scale": (0.0, 1e4)},
+        {"scale": (FLOOR, 1e6), "abs(y - loc) / scale": (0.0, 1e4)},
     ),
     "student_t": (
         "StudentTHead",
         ("student_t_nll", "student_t_crps"),
-        {"scale": (FLOOR, 1e6), "|y - loc| / scale": (0.0, 1e4), "df": (2.0, 1e30)},
+        {"scale": (FLOOR, 1e6), "abs(y - loc) / scale": (0.0, 1e4), "df": (2.0, 1e30)},
     ),
     "poisson": (
         "PoissonHead",
@@ -509,11 +509,13 @@ def point_labels(function, y, parameters):
 
 
 def _format_bound(value):
+    """`eps`, `0`, `2`, `1e-3`, `1e30`: powers of ten as `1eN`."""
     if value == FLOOR:
         return "eps"
-    if value == 0:
-        return "0"
-    return f"{value:g}".replace("e+", "e")
+    exponent = np.log10(value) if value > 0 else None
+    if exponent is not None and exponent == round(exponent) and abs(exponent) >= 3:
+        return f"1e{int(round(exponent))}"
+    return f"{value:g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def docs_table():
@@ -536,8 +538,8 @@ def docs_table():
     ]
     for dtype, tolerance in TOLERANCES.items():
         lines.append(
-            f"| {dtype} | {tolerance['value']:g} x (1 + abs(exact)) "
-            f"| {tolerance['gradient']:g} x (1 + abs(exact)) |"
+            f"| {dtype} | {_format_bound(tolerance['value'])} x (1 + abs(exact)) "
+            f"| {_format_bound(tolerance['gradient'])} x (1 + abs(exact)) |"
         )
     return "\n".join(lines) + "\n"
 
