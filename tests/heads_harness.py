@@ -249,7 +249,7 @@ def _student_t_nll(y, loc, scale, df):
 
 # Above this df the Student-t CRPS is the Normal's to O(1/df), far below
 # every tolerance.
-STUDENT_T_NORMAL_LIMIT = 1e12
+STUDENT_T_NORMAL_LIMIT = 1e10
 
 
 def _student_t_crps_parts(z, df):
@@ -269,7 +269,7 @@ def _student_t_crps_parts(z, df):
 def _student_t_crps(y, loc, scale, df):
     y, loc, scale, df = _mpf(y, loc, scale, df)
     z = (y - loc) / scale
-    if df > STUDENT_T_NORMAL_LIMIT:
+    if df >= STUDENT_T_NORMAL_LIMIT:
         value, (d_loc, d_scale) = _normal_crps(y, loc, scale)
         return value, (d_loc, d_scale, mpmath.mpf(0))
     bracket, two_cdf_minus_one, rest = _student_t_crps_parts(z, df)
@@ -366,7 +366,8 @@ def _negative_binomial_crps_value(y, m, r):
     first = y * (2 * _negative_binomial_cdf(y, r, p) - 1)
     try:
         hypergeometric = mpmath.hyp2f1(r + 1, mpmath.mpf(1) / 2, 2, -4 * (1 - p) / p**2)
-    except mpmath.libmp.NoConvergence as error:
+    except (mpmath.libmp.NoConvergence, ValueError) as error:
+        # mpmath's 2F1 does not converge (ValueError: not to the precision).
         raise NoReference(f"2F1 at mean={m}, total_count={r}") from error
     second = (
         (1 - p)
