@@ -91,6 +91,7 @@ FUNCTIONS = {
 # must be right or NaN, never a wrong number.
 SUPPORT_SIZE = 1000
 COVERED_STANDARD_DEVIATIONS = 14
+COVERED_TAIL_EXPONENT = 46
 
 # The grid points of each input. Normal and Student-t points are given as
 # (loc, scale, z) with y = loc + z*scale. Every point is in RANGES; the
@@ -464,6 +465,13 @@ def count_support_covers(function, parameters, support_size=SUPPORT_SIZE):
     spread = COVERED_STANDARD_DEVIATIONS * count_standard_deviation(
         function, parameters
     )
+    if FUNCTIONS[function] == "negative_binomial":
+        # Its tail decays as (1 - p)**k, p = r/(r + m): below e**-46 (1e-20)
+        # at the end of the support.
+        mean, total_count = parameters
+        decay = total_count / (total_count + mean)
+        if (support_size - mean) * decay <= COVERED_TAIL_EXPONENT:
+            return False
     return spread + 1 <= support_size
 
 
