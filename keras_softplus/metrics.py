@@ -336,7 +336,7 @@ class PoissonCRPS(_CountCRPS):
     Wraps `keras_softplus.ops.poisson.poisson_crps`: the series
     `sum_k (F(k) - 1{y <= k})**2` over a window of `support_size` counts
     around the rate, exact beyond it. Lower is better, in counts. A sample
-    whose window misses more than `eps**(3/4)` of the predicted mass is
+    whose window misses more than `eps**(2/3)/4` of the predicted mass is
     NaN, so the result is NaN: a larger `support_size` is needed.
 
     Formula:
@@ -376,7 +376,7 @@ class NegativeBinomialCRPS(_CountCRPS):
     Wraps `keras_softplus.ops.negative_binomial.negative_binomial_crps`, the
     series of `PoissonCRPS` for the negative binomial's `F`, over a window
     of `support_size` counts around the mean (NaN where it misses more than
-    `eps**(3/4)` of the mass). Lower is better, in counts.
+    `eps**(2/3)/4` of the mass). Lower is better, in counts.
 
     Formula:
     ```

@@ -32,9 +32,12 @@ HALF_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 # float32, so their outputs are held to float32's tolerance, against the
 # exact value at the half-precision head outputs.
 TOLERANCES = {
-    "float32": {"value": 3e-5, "gradient": 1e-4},
-    "float64": {"value": 1e-9, "gradient": 1e-7},
+    "float32": {"value": 3e-5, "gradient": 1e-4, "tfp_value": 1e-4},
+    "float64": {"value": 1e-9, "gradient": 1e-7, "tfp_value": 1e-9},
 }
+# "tfp_value": `log_prob` of the `as_*` distributions, which TFP computes;
+# its float32 lgamma-based log-probabilities (Poisson, Gamma at shapes of
+# 1e3) are within about 5e-5 of exact, not the package's 3e-5.
 
 # "eps": the floor of the heads' positive parameters, the eps of the dtype
 # (1.19e-7 in float32, 2.22e-16 in float64).

@@ -224,4 +224,6 @@ def test_distributions_give_the_exact_log_probabilities(backend_results):
             -heads_harness.reference(function, y, *row)[0]
             for y, row in zip(targets, outputs, strict=True)
         ]
-        heads_harness.assert_close(np.array(got), exact, "float32", "value", [name] * 2)
+        heads_harness.assert_close(
+            np.array(got), exact, "float32", "tfp_value", [name] * 2
+        )

@@ -114,7 +114,7 @@ def test_losses_metrics_and_distributions_match_the_exact_values(policy, head_na
         )
     distribution = getattr(keras_softplus.distributions, case["distribution"])(outputs)
     log_prob = as_float64(distribution.log_prob(targets))
-    heads_harness.assert_close(log_prob[:, 0], -nll, "float32", "value")
+    heads_harness.assert_close(log_prob[:, 0], -nll, "float32", "tfp_value")
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16"], indirect=True)

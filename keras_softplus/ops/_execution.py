@@ -404,6 +404,14 @@ def softminus_inverse(y, beta):
     return -softplus_inverse(-y, beta)
 
 
+def cumulative_sum(x, axis):
+    """`keras.ops.cumsum` in the dtype of `x`; Keras' PyTorch backend sums
+    float64 in float32 (Keras 3.15)."""
+    if keras.backend.backend() == "torch":
+        return x.cumsum(axis)
+    return kops.cumsum(x, axis=axis)
+
+
 def static_shape(tensor):
     """The static shape of `tensor` as a tuple (None for unknown sizes), or
     None when its rank is unknown (only TensorFlow graphs have either)."""
@@ -415,21 +423,16 @@ def static_shape(tensor):
 
 def shaped_at_run_time(y_true, like, message, suffix):
     """`y_true` reshaped to the run-time shape of `like`, after checking
-    that it has that shape, or that shape without its last axis when that
-    axis is 1. TensorFlow graphs only: the other backends know every shape
-    when they trace.
-
+    that it has that shape (or that shape without a last axis of 1), for
+    TensorFlow graphs: the other backends know every shape when they trace.
     A failed check raises an `InvalidArgumentError` reading `message`, the
-    received shape, then `suffix`. XLA drops run-time checks, so the
-    targets are then NaN, which makes the loss NaN instead of broadcasting
-    them into a wrong number.
-    """
+    shape, then `suffix`. XLA drops run-time checks: the targets are then
+    NaN, which makes the loss NaN instead of a broadcast, wrong number."""
     import tensorflow as tf
 
     shape, like_shape = tf.shape(y_true), tf.shape(like)
 
-    def equal(a, b):
-        # Shapes of different ranks are padded with -1, so they differ.
+    def equal(a, b):  # shapes of different ranks are padded with -1
         rank = tf.maximum(tf.size(a), tf.size(b))
         pad = lambda s: tf.pad(s, [[0, rank - tf.size(s)]], constant_values=-1)  # noqa: E731
         return tf.reduce_all(tf.equal(pad(a), pad(b)))
@@ -443,5 +446,4 @@ def shaped_at_run_time(y_true, like, message, suffix):
     size = tf.size(like)
     flat = tf.reshape(y_true, [-1])[:size]
     flat = tf.concat([flat, tf.fill([size - tf.size(flat)], float("nan"))], 0)
-    nan = tf.constant(float("nan"), like.dtype)
-    return tf.where(valid, tf.reshape(flat, like_shape), nan)
+    return tf.where(valid, tf.reshape(flat, like_shape), float("nan"))

@@ -198,7 +198,7 @@ def negative_binomial_crps(y_true, y_pred, support_size=1000):
     ```
     summed over a window of `K = support_size` counts around the mean, as
     `poisson_crps` sums it; NaN where the window misses more than
-    `eps**(3/4)` of the mass (a standard deviation `sqrt(m + m**2/r)` above
+    `eps**(2/3)/4` of the mass (a standard deviation `sqrt(m + m**2/r)` above
     about K/9 in float32, or a long right tail at a small total count).
 
     Args:

@@ -12,6 +12,7 @@ import keras
 from keras_softplus.ops._constants import HALF_LOG_TWO_PI
 from keras_softplus.ops.parameters import NORMAL_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
+from keras_softplus.ops.parameters import mean_over_units
 from keras_softplus.ops.parameters import split_parameters
 from keras_softplus.ops.special import normal_crps as centred_normal_crps
 
@@ -132,7 +133,7 @@ def normal_crps(y_true, y_pred):
     """
     loc, scale = split_normal_params(y_pred)
     y_true = align_targets(y_true, loc)
-    return keras.ops.mean(centred_normal_crps(y_true - loc, scale), axis=-1)
+    return mean_over_units(centred_normal_crps(y_true - loc, scale))
 
 
 def normal_mean_squared_error(y_true, y_pred):
@@ -160,4 +161,4 @@ def normal_mean_squared_error(y_true, y_pred):
     """
     loc, _ = split_normal_params(y_pred)
     y_true = align_targets(y_true, loc)
-    return keras.ops.mean(keras.ops.square(y_true - loc), axis=-1)
+    return mean_over_units(keras.ops.square(y_true - loc))

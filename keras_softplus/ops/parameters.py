@@ -186,3 +186,12 @@ def align_targets(y_true, parameter):
     # Some sizes are unknown until run time (a TensorFlow graph fed by a
     # generator): the same check then runs on the run-time shapes.
     return shaped_at_run_time(y_true, parameter, f"{message}", f", units={units}")
+
+
+def mean_over_units(values):
+    """The mean of `values` over the last (unit) axis, in their dtype.
+
+    A sum divided by the static number of units: Keras' `mean` on PyTorch
+    accumulates float64 in float32 (3e-8 off).
+    """
+    return keras.ops.sum(values, axis=-1) / values.shape[-1]

@@ -104,8 +104,8 @@ def poisson_crps(y_true, y_pred, support_size=1000):
     ```
     summed over a window of `K = support_size` counts around the rate
     (`count_crps`), exactly beyond it. The CRPS is NaN where the window
-    misses more than `eps**(3/4)` of the mass: `K = 1000` covers rates up to
-    about 1.2e4 in float32 (5e3 in float64), a larger `K` (up to 2**24)
+    misses more than `eps**(2/3)/4` of the mass: `K = 1000` covers rates up to
+    about 1.2e4 in float32 (5.4e3 in float64), a larger `K` (up to 2**24)
     more, at `K` terms per prediction.
 
     Args:

@@ -15,6 +15,7 @@ from keras_softplus.ops._constants import INV_SQRT_PI
 from keras_softplus.ops._constants import INV_SQRT_TWO_PI
 from keras_softplus.ops.parameters import STUDENT_T_PARAMETERS
 from keras_softplus.ops.parameters import align_targets
+from keras_softplus.ops.parameters import mean_over_units
 from keras_softplus.ops.parameters import split_parameters
 from keras_softplus.ops.special import incomplete_beta_half
 from keras_softplus.ops.special import log1p_square
@@ -178,7 +179,7 @@ def student_t_crps(y_true, y_pred):
         + scale * _inverse_df_correction(error, scale) / normal_df,
         _closed_form_crps(error, scale, t_df),
     )
-    return keras.ops.mean(crps, axis=-1)
+    return mean_over_units(crps)
 
 
 def _closed_form_crps(error, scale, df):
@@ -187,8 +188,14 @@ def _closed_form_crps(error, scale, df):
     cancellation far in the tails."""
     t = error / (scale * keras.ops.sqrt(df))
     half_df = 0.5 * df
-    two_cdf_minus_one = keras.ops.sign(t) * incomplete_beta_half(
-        keras.ops.abs(t), half_df
+    # At t = 0, 2F - 1 = 0; the fraction is evaluated at t = 1 there, as its
+    # underflowing x = t**2 would give NaN gradients (PyTorch).
+    zero = t == 0
+    t_abs = keras.ops.where(zero, keras.ops.ones_like(t), keras.ops.abs(t))
+    two_cdf_minus_one = keras.ops.where(
+        zero,
+        keras.ops.zeros_like(t),
+        keras.ops.sign(t) * incomplete_beta_half(t_abs, half_df),
     )
     # f(z)*(df + z**2)/(df - 1), in logs: log f(z) = -log(sqrt(df)*B(1/2, df/2))
     # - (df + 1)/2 * log1p(t**2), and df + z**2 = df*(1 + t**2).
