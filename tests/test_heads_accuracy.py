@@ -99,9 +99,46 @@ def test_function_and_gradients_match_the_reference_on_the_grid(function, dtype)
     check_grid(function, dtype)
 
 
+# Known float32 limits the wide grids find, each measured; strict, so a fix
+# shows up. The first two are conditioning: the exact gradient is a
+# difference of two terms much larger than it, which the rounding of the
+# float32 inputs alone moves.
+FLOAT32_GRADIENT_LIMITS = {
+    "normal_nll": "d/dscale = (1 - z**2)/scale at |z| near 1 and scale near "
+    "eps: two terms of 8e6 (got -0.5 for 0)",
+    "gamma_nll": "d/drate = y - concentration/rate at y = 1e8 = "
+    "concentration/rate: two terms of 1e8 (got 0 for -2.53)",
+    "student_t_crps": "d/ddf of the closed form at df = 1e3, |z| = 2: its "
+    "beta functions' df derivatives cancel (0.3014 for 0.3045)",
+    "negative_binomial_crps": "d/dtotal_count for a long right tail (mean 60, "
+    "total count 0.7) whose window misses up to 6e-6 of the mass: value "
+    "within 3e-5, gradient within 5e-3",
+}
+
+
+def with_known_limits(functions, limited):
+    """(function, dtype) cases, the float32 ones in `limited` marked as
+    known failures with their reason."""
+    return [
+        pytest.param(
+            function,
+            dtype,
+            marks=pytest.mark.xfail(
+                strict=True, reason=FLOAT32_GRADIENT_LIMITS[function]
+            )
+            if dtype == "float32" and function in limited
+            else (),
+            id=f"{function}-{dtype}",
+        )
+        for function in functions
+        for dtype in DTYPES
+    ]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("function", list(FUNCTIONS))
+@pytest.mark.parametrize(
+    "function, dtype", with_known_limits(FUNCTIONS, FLOAT32_GRADIENT_LIMITS)
+)
 def test_function_and_gradients_match_the_reference_on_the_wide_grid(function, dtype):
     check_grid(function, dtype, wide=True)
 
@@ -114,8 +151,9 @@ def _log_uniform(draw, low, high):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("function", list(FUNCTIONS))
+@pytest.mark.parametrize(
+    "function, dtype", with_known_limits(FUNCTIONS, ["negative_binomial_crps"])
+)
 def test_function_matches_the_reference_between_the_grid_points(function, dtype):
     from hypothesis import assume
     from hypothesis import given
