@@ -377,14 +377,7 @@ def test_counts_outside_the_support_raise_eagerly_and_are_nan_in_graph(
     function, parameters, target
 ):
     """One support check for eager and graph code, +inf included."""
-    fn = ops_function(function)
-    y_true = np.array([[target], [2.0]], "float32")
-    y_pred = np.array([parameters, parameters], "float32")
-    with pytest.raises(ValueError, match="`y_true` must be"):
-        fn(y_true, y_pred)
-    values = tf.function(fn)(tf.constant(y_true), tf.constant(y_pred)).numpy()
-    assert np.isnan(values[0]), values
-    assert np.isfinite(values[1]), values
+    assert_rejected_eagerly_and_nan_in_graph(ops_function(function), target, parameters)
 
 
 @pytest.mark.parametrize(
@@ -398,9 +391,16 @@ def test_counts_outside_the_support_raise_eagerly_and_are_nan_in_graph(
 )
 def test_gamma_targets_outside_the_range_raise_eagerly_and_are_nan_in_graph(target):
     """A subnormal float32 target (1e-38) is rejected in both modes alike."""
-    fn = keras_softplus.ops.gamma.gamma_nll
+    assert_rejected_eagerly_and_nan_in_graph(
+        keras_softplus.ops.gamma.gamma_nll, target, [2.0, 1.0]
+    )
+
+
+def assert_rejected_eagerly_and_nan_in_graph(fn, target, parameters):
+    """`target` beside a valid 2.0: a ValueError eagerly; in a graph, NaN for
+    it and a finite value for the valid one."""
     y_true = np.array([[target], [2.0]], "float32")
-    y_pred = np.array([[2.0, 1.0], [2.0, 1.0]], "float32")
+    y_pred = np.array([parameters, parameters], "float32")
     with pytest.raises(ValueError, match="`y_true` must be"):
         fn(y_true, y_pred)
     values = tf.function(fn)(tf.constant(y_true), tf.constant(y_pred)).numpy()
