@@ -171,21 +171,20 @@ def align_targets(y_true, parameter):
         "`y_true` must have shape `(..., units)` for a head output with "
         "`units` per parameter. Received: y_true.shape="
     )
-    if shape is not None and len(shape) == len(like_shape):
-        mismatched = [
-            (size, like)
+    same_rank = shape is not None and len(shape) == len(like_shape)
+    if shape is not None and (
+        not same_rank
+        or any(
+            None not in (size, like) and size != like
             for size, like in zip(shape, like_shape, strict=True)
-            if None not in (size, like) and size != like
-        ]
-        if not mismatched and None not in shape and None not in like_shape:
-            return y_true
-    else:
-        mismatched = shape is not None
-    if mismatched:
+        )
+    ):
         raise ValueError(f"{message}{shape}, units={units}")
+    if same_rank and None not in shape + like_shape:
+        return y_true
     # Some sizes are unknown until run time (a TensorFlow graph fed by a
     # generator): the same check then runs on the run-time shapes.
-    return shaped_at_run_time(y_true, parameter, f"{message}", f", units={units}")
+    return shaped_at_run_time(y_true, parameter, message, f", units={units}")
 
 
 def mean_over_units(values):

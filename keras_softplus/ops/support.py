@@ -18,8 +18,7 @@ from keras_softplus.ops._execution import known_value
 def is_count(values, xp=keras.ops):
     """A valid count: finite, `>= 0` and an integer. A subnormal value
     counts as 0, as CPUs that flush subnormals to 0 see it."""
-    tiny = float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
-    integer = (values == xp.round(values)) | (values < tiny)
+    integer = (values == xp.round(values)) | (values < smallest_normal(values))
     return xp.isfinite(values) & (values >= 0) & integer
 
 
@@ -28,8 +27,12 @@ def is_positive_normal(values, xp=keras.ops):
     number of its dtype. Subnormal targets (below 1.2e-38 in float32) are
     rejected: they keep few significant digits, and their logarithm and its
     gradient lose the accuracy of the rest."""
-    tiny = float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
-    return xp.isfinite(values) & (values >= tiny)
+    return xp.isfinite(values) & (values >= smallest_normal(values))
+
+
+def smallest_normal(values):
+    """The smallest positive normal number of the dtype of `values`."""
+    return float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
 
 
 def supported(values, name, condition_text, predicate):
