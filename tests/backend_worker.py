@@ -10,6 +10,7 @@ This module imports no TensorFlow at import time, so that the workers do
 not either.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -37,7 +38,10 @@ NUMPY_DTYPES = {
 # JAX gets a run of its own. "jit" compiles the whole value-and-gradient
 # computation with XLA (fused, where an FMA contraction could happen);
 # "compile" compiles the op with `torch.compile` (Inductor's generated C++,
-# forward and backward); "eager" runs op by op.
+# forward and backward); "eager" runs op by op; "large" is the eager call
+# of a tensor of `_torch_compiled.COMPILED_SIZE` elements or more, which the
+# package runs through its own `torch.compile`d kernel (the size threshold
+# is lowered to 0 for these cases, so the grids need not be that large).
 RUNS = {
     "jax": {
         "backend": "jax",
@@ -65,6 +69,8 @@ RUNS = {
             ("float16", "eager"),
             ("bfloat16", "eager"),
             ("float32", "compile"),
+            ("float32", "large"),
+            ("float64", "large"),
         ],
         "train": True,
     },
@@ -520,6 +526,48 @@ def backend_two_product(a, b, dtype, mode):
     return _to_numpy(hi), _to_numpy(lo)
 
 
+@contextlib.contextmanager
+def compiled_size_lowered(lowered):
+    """PyTorch's "large" mode: every eager call takes the compiled kernel."""
+    if not lowered:
+        yield
+        return
+    from keras_softplus.ops import _torch_compiled
+
+    size = _torch_compiled.COMPILED_SIZE
+    _torch_compiled.COMPILED_SIZE = 0
+    try:
+        yield
+    finally:
+        _torch_compiled.COMPILED_SIZE = size
+
+
+def compute_case(arrays, dtype, mode):
+    """The grids' partials, the two-product and the Hessians of one case."""
+    for kind, names in [
+        ("grid", ["softplus", "softminus"]),
+        ("inverse", ["softplus_inverse"]),
+        ("minus_inverse", ["softminus_inverse"]),
+        ("inverse_grid", ["softplus_inverse"]),
+        ("minus_inverse_grid", ["softminus_inverse"]),
+        ("extreme", ["softplus"]),
+    ]:
+        x, beta = inputs(kind, dtype)
+        for name in names:
+            results = backend_partials(name, x, beta, dtype, mode)
+            for quantity, result in zip(QUANTITIES, results, strict=False):
+                arrays[f"{kind}|{name}|{dtype}|{mode}|{quantity}"] = result
+    if dtype in HALF_DTYPES:
+        return
+    a, b = two_product_inputs(dtype)
+    hi, lo = backend_two_product(a, b, dtype, mode)
+    arrays[f"two_product|{dtype}|{mode}|hi"] = hi
+    arrays[f"two_product|{dtype}|{mode}|lo"] = lo
+    arrays[f"hessian|{dtype}|{mode}"] = backend_hessians(
+        *SECOND_ORDER_POINTS.T.astype(dtype), dtype, mode
+    )
+
+
 def worker(run_name, out_dir):
     """Computes everything the tests compare, on the active backend, and
     writes it to `out_dir` (arrays.npz, meta.json, model.keras)."""
@@ -531,28 +579,15 @@ def worker(run_name, out_dir):
     assert keras.backend.backend() == run["backend"], keras.backend.backend()
     arrays, meta = {}, {}
     for dtype, mode in run["cases"]:
-        for kind, names in [
-            ("grid", ["softplus", "softminus"]),
-            ("inverse", ["softplus_inverse"]),
-            ("minus_inverse", ["softminus_inverse"]),
-            ("inverse_grid", ["softplus_inverse"]),
-            ("minus_inverse_grid", ["softminus_inverse"]),
-            ("extreme", ["softplus"]),
-        ]:
-            x, beta = inputs(kind, dtype)
-            for name in names:
-                results = backend_partials(name, x, beta, dtype, mode)
-                for quantity, result in zip(QUANTITIES, results, strict=False):
-                    arrays[f"{kind}|{name}|{dtype}|{mode}|{quantity}"] = result
-        if dtype in HALF_DTYPES:
-            continue
-        a, b = two_product_inputs(dtype)
-        hi, lo = backend_two_product(a, b, dtype, mode)
-        arrays[f"two_product|{dtype}|{mode}|hi"] = hi
-        arrays[f"two_product|{dtype}|{mode}|lo"] = lo
-        arrays[f"hessian|{dtype}|{mode}"] = backend_hessians(
-            *SECOND_ORDER_POINTS.T.astype(dtype), dtype, mode
-        )
+        with compiled_size_lowered(mode == "large"):
+            compute_case(arrays, dtype, mode)
+    if run["backend"] == "torch":
+        from keras_softplus.ops import _torch_compiled
+
+        meta["torch_compiled"] = {
+            "functions": sorted(f.__name__ for f in _torch_compiled.COMPILED),
+            "failures": [repr(error) for error in _torch_compiled.FAILURES],
+        }
     meta["validation"] = record_validation()
     meta["output_dtypes"] = output_dtypes()
     meta["layer_with_nan_beta"] = layer_with_nan_beta()

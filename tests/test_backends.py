@@ -365,6 +365,19 @@ def test_ops_import_neither_tensorflow_nor_tfp_on_other_backends(worker_results)
     assert meta["modules_after_ops"] == []
 
 
+@pytest.mark.parametrize(
+    "worker_results", run_ids(lambda r: r["backend"] == "torch"), indirect=True
+)
+def test_large_eager_torch_tensors_run_the_compiled_kernel(worker_results):
+    """The "large" cases compiled the forward and the fused backward, and
+    their results are those the grid tests above hold to the ulp bounds."""
+    _, _, _, meta = worker_results
+    assert meta["torch_compiled"] == {
+        "functions": ["_gradients", "_value"],
+        "failures": [],
+    }
+
+
 @pytest.mark.parametrize("worker_results", run_ids(lambda r: r["train"]), indirect=True)
 def test_training_every_layer_and_loss_matches_tensorflow(worker_results):
     import keras

@@ -8,7 +8,6 @@ Needs NumPy only (docs/make_plots.py loads this file alone).
 """
 
 import decimal
-import functools
 import math
 
 import numpy as np
@@ -80,7 +79,13 @@ class KernelConstants:
             self.log_two_lo = float(log_two - decimal.Decimal(self.log_two_hi))
 
 
-@functools.cache
+# Built at import, so that looking them up is a plain dictionary read that
+# `torch.compile` can trace (it cannot run the `decimal` code above).
+KERNEL_CONSTANTS = {
+    name: KernelConstants(np.dtype(name)) for name in ("float32", "float64")
+}
+
+
 def constants_for(dtype_name):
     """`KernelConstants` for `"float32"` or `"float64"`."""
-    return KernelConstants(np.dtype(dtype_name))
+    return KERNEL_CONSTANTS[dtype_name]

@@ -3,7 +3,8 @@
 `_kernel` holds the formulas, written once with `keras.ops`; this module
 decides how a call runs and calls them (they never call back):
 - `execution_mode`: "fused" inline in a compiled caller, "bucketed" as one
-  XLA launch per size bucket, or "eager" op by op;
+  XLA launch per size bucket, "compiled" by `torch.compile`
+  (`_torch_compiled`), or "eager" op by op;
 - `wide_dtype`: whether a float32 computation takes the wide (float64)
   path; decided once per call, and passed to the formulas;
 - `float32_only`: a scope with neither the wide path nor "bucketed" (LiteRT);
@@ -123,26 +124,17 @@ def wide_dtype(dtype):
     return "float64"
 
 
-def static_sum_to_shape(grad, shape):
-    grad_shape = tuple(grad.shape)
-    if grad_shape == shape:
-        return grad
-    leading = len(grad_shape) - len(shape)
-    axes = list(range(leading)) + [
-        leading + axis
-        for axis, size in enumerate(shape)
-        if size == 1 and grad_shape[leading + axis] != 1
-    ]
-    if axes:
-        grad = kops.sum(grad, axis=axes)
-    return kops.reshape(grad, shape)
-
-
 def sum_to_shape(grad, like):
     """Sums `grad` over the axes along which `like` was broadcast to it."""
-    shape = tuple(like.shape)
-    if None not in shape and None not in tuple(grad.shape):
-        return static_sum_to_shape(grad, shape)
+    shape, grad_shape = tuple(like.shape), tuple(grad.shape)
+    if None not in shape and None not in grad_shape:
+        leading = len(grad_shape) - len(shape)
+        axes = list(range(leading)) + [
+            leading + axis
+            for axis, size in enumerate(shape)
+            if size == 1 and grad_shape[leading + axis] != 1
+        ]
+        return kops.reshape(kops.sum(grad, axis=axes) if axes else grad, shape)
     import tensorflow as tf  # only TensorFlow graphs have unknown sizes
 
     like_shape = tf.shape(like)
@@ -151,11 +143,10 @@ def sum_to_shape(grad, like):
 
 
 # Eager TensorFlow tensors of at least this many elements run as the
-# bucketed XLA launch ("graph"): there each op of the compact eager form is a
-# pass over memory that costs more than the launch (measured: 16M float32
-# elements 5x the built-in eagerly, 1.1x bucketed). Smaller ones keep the
-# compact form and compile nothing: the compilation of a new size bucket
-# (tens of ms) would dominate a first pass over varying shapes.
+# bucketed XLA launch: there each op of the compact eager form is a pass
+# over memory that costs more than the launch (16M float32 elements: 5x the
+# built-in eagerly, 1.1x bucketed). Smaller ones compile nothing: compiling
+# a new size bucket (tens of ms) would dominate a pass over varying shapes.
 EAGER_BUCKETED_SIZE = 2**19
 
 
@@ -164,7 +155,8 @@ def execution_mode(*tensors):
     (a TensorFlow XLA context, JAX tracers, `torch.compile`), so that the
     compiler fuses them; "bucketed" in a TensorFlow graph that is not
     compiled, and for large eager TensorFlow tensors (one XLA launch per
-    size bucket, see `bucketed`); "eager" otherwise (one dispatch per op).
+    size bucket, see `bucketed`); "compiled" for large eager PyTorch
+    tensors (`_torch_compiled`); "eager" otherwise (one dispatch per op).
     Within `float32_only`, "fused" replaces "bucketed" (no XLA launch)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -184,12 +176,16 @@ def execution_mode(*tensors):
     if backend == "jax":
         import jax
 
-        return (
-            "fused" if any(isinstance(t, jax.core.Tracer) for t in tensors) else "eager"
-        )
+        traced = any(isinstance(t, jax.core.Tracer) for t in tensors)
+        return "fused" if traced else "eager"
     import torch
 
-    return "fused" if torch.compiler.is_compiling() else "eager"
+    from keras_softplus.ops import _torch_compiled
+
+    if torch.compiler.is_compiling():
+        return "fused"
+    large = max(t.numel() for t in tensors) >= _torch_compiled.COMPILED_SIZE
+    return "compiled" if large and _torch_compiled.available() else "eager"
 
 
 EAGER_GRAPHS = {}
@@ -290,11 +286,10 @@ COMPACT_FORMS = {
 
 def evaluate(quantity, x, beta):
     """`quantity` ("value", "sigmoid" or "dbeta") of `(x, beta)`, run as
-    `execution_mode` says, with the wide dtype decided here, once. Eagerly
-    (no compilation per shape), float32 takes the compact float64 form, op
-    by op (its few ops dispatch faster than a `tf.function` call: 1k
-    elements fwd+bwd 1.7 ms against 3.0 ms); other dtypes (and float32
-    within `float32_only`) the full form from one dispatch on TensorFlow.
+    `execution_mode` says, with the wide dtype decided here, once. Eagerly,
+    float32 takes the compact float64 form op by op (1k elements fwd+bwd
+    1.7 ms against 3.0 ms for a `tf.function` call); other dtypes (and
+    float32 within `float32_only`) the full form, one dispatch on TensorFlow.
     """
     wide = wide_dtype(keras.backend.standardize_dtype(x.dtype))
     full = FULL_FORMS[(quantity, wide)]
@@ -357,7 +352,13 @@ def softplus(x, beta, beta_gradient=True):
 
     The value has the broadcast shape of `x` and `beta`; the gradients (and
     the second derivatives) are summed back to the inputs' own shapes.
+    Large eager PyTorch tensors run `_torch_compiled`'s kernels.
     """
+    if execution_mode(x, beta) == "compiled":
+        from keras_softplus.ops import _torch_compiled
+
+        wide = wide_dtype(keras.backend.standardize_dtype(x.dtype))
+        return _torch_compiled.softplus(x, beta, beta_gradient, wide)
     if beta_gradient:
         return _softplus_learned_beta(x, beta)
     return _softplus_fixed_beta(x, kops.stop_gradient(beta))

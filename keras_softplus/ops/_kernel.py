@@ -2,11 +2,9 @@
 
 Math only, written once with `keras.ops`: `value`, `sigmoid` (d/dx) and
 `dbeta` (d/dbeta) of two tensors of one working dtype (float32 or float64),
-their compact forms for op-by-op execution, and `softplus_inverse` with
-its partials (`softplus_inverse_partials`). How and
-where they run (eagerly, in a graph, under XLA; the custom gradient; whether
-a wide dtype exists) is decided by `_execution`, which calls them; this
-module never calls it.
+both at once (`partials`), their compact forms for op-by-op execution, and
+`softplus_inverse` with its partials (`softplus_inverse_partials`). How
+and where they run is decided by `_execution`, which calls them.
 
 Two ways to make `z = beta*x` exact as `z_hi + z_lo`, chosen per dtype by
 the `wide` argument (`_execution.wide_dtype`); the rest of the algorithm is
@@ -101,9 +99,8 @@ def two_product(a, b, consts):
 
 
 def _wide_product(a, b, wide):
-    """`(hi, lo)` with `hi + lo == a*b` exactly, from a wider dtype.
-
-    `a*b` is exact in `wide` (float64 for float32: 24 + 24 significand bits
+    """`(hi, lo)` with `hi + lo == a*b` exactly, from a wider dtype: `a*b`
+    is exact in `wide` (float64 for float32: 24 + 24 significand bits
     fit in 53); `hi` is its rounding to the working dtype and `lo` the rest
     (at most 24 bits, so exact too). One product and one subtraction
     replace the error-free product, and the rest of the kernel runs in the
@@ -219,11 +216,9 @@ def sigmoid(x, beta, wide):
     if wide:
         # sigmoid(z_hi) = [e if z < 0 else 1] / (1+e), e = exp(-|z_hi|),
         # times 1 + sigmoid(-z_hi) * z_lo, the first-order correction for
-        # the rounding of z. Where e is subnormal, so is sigmoid: no loss
-        # above float32's tiny. Its exp(-|z_hi|) is not the value's nor
-        # d/dbeta's, so in one XLA program the three are recomputed, not
-        # stored and read back, and its autodiff has no cancellation
-        # (second derivatives).
+        # the rounding of z. Where e is subnormal, so is sigmoid. An exp of
+        # its own: in one XLA program the value's, d/dbeta's and this are
+        # recomputed, not stored, and its autodiff does not cancel.
         z_hi, z_lo = _wide_product(beta, x, wide)
         negative = z_hi < 0
         # -|z_hi| as the negated select (see `_Pieces`).
@@ -237,7 +232,10 @@ def sigmoid(x, beta, wide):
             one_plus_e + kops.where(negative, one, e) * z_lo
         )
         return numerator / (one_plus_e * one_plus_e)
-    pieces = _Pieces(x, beta, wide)
+    return _sigmoid_of(_Pieces(x, beta, wide))
+
+
+def _sigmoid_of(pieces):
     # z < 0: sigmoid(z_hi + z_lo) = q + q*p*z_lo (q = sigmoid(z_hi)), the
     # first-order correction for the rounding of beta*x.
     # z >= 0: sigmoid(z) = p = 1/(1+e); its relative sensitivity to z is
@@ -253,7 +251,17 @@ def dbeta(x, beta, wide):
     # divide whose results are written to memory and read back (XLA:CPU
     # never duplicates an exp or a divide into two fusions); recomputing
     # them in each fusion costs less than that memory traffic.
-    pieces = _Pieces(x, beta, wide, distinct=True)
+    return _dbeta_of(_Pieces(x, beta, wide, distinct=True))
+
+
+def partials(x, beta, wide):
+    """`(sigmoid, dbeta)` from one set of pieces, for a compiler that keeps
+    shared intermediates in registers (Inductor)."""
+    pieces = _Pieces(x, beta, wide)
+    return _sigmoid_of(pieces), _dbeta_of(pieces)
+
+
+def _dbeta_of(pieces):
     q, p, a = pieces.q, pieces.p, pieces.a
     # g is even in z: g = -(a*sigmoid(-a) + log1p(exp(-a))). Both terms are
     # positive, so there is no cancellation (the naive
@@ -266,9 +274,9 @@ def dbeta(x, beta, wide):
     # g/beta/beta as g/(beta*beta); so float32 divides by beta**2 in the wide
     # dtype, where the square of a float32 is a normal number. Without a
     # wide dtype, dividing twice keeps that range outside XLA.
-    if wide:
-        beta = kops.cast(pieces.beta, wide)
-        dbeta = kops.cast(kops.cast(g, wide) / (beta * beta), pieces.dtype)
+    if pieces.wide:
+        beta = kops.cast(pieces.beta, pieces.wide)
+        dbeta = kops.cast(kops.cast(g, pieces.wide) / (beta * beta), pieces.dtype)
     else:
         dbeta = g / pieces.beta / pieces.beta
     return pieces.finish(dbeta)
