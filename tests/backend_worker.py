@@ -367,6 +367,49 @@ def layer_with_nan_beta():
     return "nan" if np.all(np.isnan(outputs)) else "not nan"
 
 
+def compiled_kernel_fallback():
+    """PyTorch: a large eager call when `torch.compile` fails (as without a
+    C++ compiler): the warning, and whether the result equals the eager
+    form's. The package's compiled state is restored afterwards."""
+    import warnings
+
+    import torch
+
+    from keras_softplus import ops
+    from keras_softplus.ops import _torch_compiled
+
+    def failing_compile(function, **options):
+        def call(*args):
+            raise RuntimeError("no C++ compiler (simulated)")
+
+        return call
+
+    x = torch.linspace(-30.0, 30.0, _torch_compiled.COMPILED_SIZE)
+    beta = torch.tensor(1.3)
+    expected = ops.softplus(x[:4096], beta)  # below the size: the eager form
+    saved = dict(_torch_compiled.COMPILED), list(_torch_compiled.FAILURES)
+    _torch_compiled.COMPILED.clear()
+    _torch_compiled.FAILURES.clear()
+    compile_function, torch.compile = torch.compile, failing_compile
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            first = ops.softplus(x, beta)  # the kernel's full form, uncompiled
+            then = ops.softplus(x, beta)  # warned once; the eager form
+        return {
+            "warnings": [
+                str(w.message) for w in caught if "keras_softplus" in str(w.message)
+            ],
+            "first_close": bool(torch.allclose(first, then, rtol=4e-7, atol=0)),
+            "then_equal": bool(torch.equal(then[:4096], expected)),
+        }
+    finally:
+        torch.compile = compile_function
+        _torch_compiled.COMPILED.clear()
+        _torch_compiled.COMPILED.update(saved[0])
+        _torch_compiled.FAILURES[:] = saved[1]
+
+
 # ---------------------------------------------------------------- worker side
 
 
@@ -591,6 +634,8 @@ def worker(run_name, out_dir):
     meta["validation"] = record_validation()
     meta["output_dtypes"] = output_dtypes()
     meta["layer_with_nan_beta"] = layer_with_nan_beta()
+    if run["backend"] == "torch":
+        meta["compiled_kernel_fallback"] = compiled_kernel_fallback()
     meta["modules_after_ops"] = sorted(
         m for m in ("tensorflow", "tensorflow_probability") if m in sys.modules
     )

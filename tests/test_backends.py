@@ -378,6 +378,18 @@ def test_large_eager_torch_tensors_run_the_compiled_kernel(worker_results):
     }
 
 
+@pytest.mark.parametrize(
+    "worker_results", run_ids(lambda r: r["backend"] == "torch"), indirect=True
+)
+def test_failed_torch_compilation_warns_once_and_runs_eagerly(worker_results):
+    _, _, _, meta = worker_results
+    fallback = meta["compiled_kernel_fallback"]
+    assert len(fallback["warnings"]) == 1, fallback["warnings"]
+    assert "could not compile its PyTorch kernel" in fallback["warnings"][0]
+    assert "no C++ compiler (simulated)" in fallback["warnings"][0]
+    assert fallback["first_close"] and fallback["then_equal"]
+
+
 @pytest.mark.parametrize("worker_results", run_ids(lambda r: r["train"]), indirect=True)
 def test_training_every_layer_and_loss_matches_tensorflow(worker_results):
     import keras
