@@ -1,4 +1,5 @@
-"""Training-step time of a Keras MLP with `BetaSoftplus` against baselines.
+"""Training-step time of a Keras model with `BetaSoftplus` against baselines,
+on the TensorFlow, JAX and PyTorch backends.
 
 MLP: 4 hidden Dense(512) layers, each followed by the activation under test,
 Dense(10), sparse categorical cross-entropy, Adam, batch 1024 of 512
@@ -9,27 +10,38 @@ inputs of 64x64x8, each activated, global average pooling, Dense(10). One
 Activations: relu and softplus (`keras.layers.Activation`), beta_softplus
 (`BetaSoftplus()`, trainable beta), naive_beta (`softplus(b*x)/b`, b a
 trainable scalar, autodiff) and beta_fixed (`BetaSoftplus(learn_beta=False)`).
-Compiled with `jit_compile=False` (what `"auto"` resolves to on a CPU-only
-machine) and `jit_compile=True`.
 
-Diagnostics: `layer_diagnostic`, each activation layer alone (forward and
-backward at the model's activation shape) with its traced graph's TF ops and
-XLA launches; `launch_probe`, the fixed cost of the fused op on a scalar;
-`step_structure`, the optimized HLO of each model's loss + gradients.
+Each backend runs in a fresh process with `KERAS_BACKEND` set, its five
+models round-robin in that process (`_common.compare`). Configs: `no_jit`
+and `jit` are `compile(jit_compile=False / True)`; `BACKEND_CONFIGS` lists
+those measured per backend, and `keras_default_jit_compile` in the JSON
+records what Keras' default `jit_compile="auto"` resolves to (on a CPU-only
+machine: TensorFlow without XLA, JAX with XLA, PyTorch eager; PyTorch's
+`jit_compile=True` is `torch.compile`).
+
+TensorFlow diagnostics: `layer_diagnostic`, each activation layer alone
+(forward and backward at the model's activation shape) with its traced
+graph's TF ops and XLA launches; `launch_probe`, the fixed cost of the fused
+op on a scalar; `step_structure`, the optimized HLO of each model's loss +
+gradients.
 
 Usage: python benchmarks/bench_model.py [--quick] [--repetitions N]
+       [--backends tensorflow,jax,torch]
 """
 
 import argparse
+import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
+import time
 
 import _common
 import keras
 import make_summary
 import numpy as np
-import tensorflow as tf
 
 import keras_softplus
 
@@ -54,8 +66,26 @@ ACTIVATIONS = {
     "beta_fixed": lambda: keras_softplus.layers.BetaSoftplus(learn_beta=False),
 }
 VERSUS_SOFTPLUS = [(a, "softplus") for a in ACTIVATIONS if a != "softplus"]
-TARGET = {"ratio": "beta_softplus / softplus", "bound": 1.03}
+STEP_RATIOS = [*VERSUS_SOFTPLUS, ("beta_softplus", "naive_beta"), ("softplus", "relu")]
+# The `jit_compile` values measured per backend. JAX's default ("auto") is
+# XLA, and `jit_compile=False` there runs op by op, which nobody trains with.
+BACKEND_CONFIGS = {
+    "tensorflow": (False, True),
+    "jax": (True,),
+    "torch": (False, True),
+}
+# The issue's bounds, kept in the JSON; see benchmarks/README.md.
+TARGETS = {
+    "beta_softplus / softplus": 1.10,
+    "beta_softplus / naive_beta": 1.0,
+    "beta_fixed / softplus": 1.03,
+}
 CONV_INPUT, CONV_BATCH = (64, 64, 8), 16
+DYNAMO_RECOMPILE_LIMIT = 128
+# Untimed steps per model before timing. Under torch.compile a Keras step
+# still recompiles in its first few steps (optimizer state, requires_grad).
+WARMUP_STEPS = {"torch_jit": 10, "other": 3}
+WORKER_TIMEOUT_S = 3600
 
 
 def build_model(activation, features, hidden, depth, jit_compile, conv=False):
@@ -84,6 +114,7 @@ def layer_diagnostic(batch, hidden, repetitions, inner):
     (gradients wrt its input and trainable weights for an upstream `dy`) in a
     `tf.function` without and with `jit_compile`, and (without) the traced
     graph's TF ops and XLA launches (`bench_ops.tf_graph_ops`)."""
+    import tensorflow as tf
     from bench_ops import tf_graph_ops
 
     rng = np.random.default_rng(1)
@@ -115,7 +146,7 @@ def layer_diagnostic(batch, hidden, repetitions, inner):
                 }
         calls = {name: (lambda f=f: f(x, dy)) for name, f in steps.items()}
         results[config] = _common.compare(
-            calls, repetitions, VERSUS_SOFTPLUS, inner=inner, warmup=3
+            calls, repetitions, STEP_RATIOS, inner=inner, warmup=3
         )
         if structure:
             results[config]["structure"] = structure
@@ -127,6 +158,7 @@ def step_structure(models, inputs, labels, batch, hidden):
     """Optimized HLO of each model's loss + gradients (no optimizer update)
     as one XLA program: entry kernels, and those writing a `[batch, hidden]`
     array (pre-activations, activations, gradients, stored intermediates)."""
+    import tensorflow as tf
     from bench_ops import HLO_INSTRUCTION
     from bench_ops import NOT_KERNELS
 
@@ -166,6 +198,8 @@ def launch_probe(repetitions, inner):
     """Fixed cost per call without XLA around it: fwd+bwd of
     `keras_softplus.ops.softplus` on a scalar x and beta (two XLA launches,
     no work) against `tf.nn.softplus` on a scalar (three TF ops)."""
+    import tensorflow as tf
+
     x, b = tf.constant(0.3), tf.constant(1.7)
 
     @tf.function(autograph=False)
@@ -204,71 +238,194 @@ def _ms(entry, digits=2):
     )
 
 
-def auto_jit_resolution(features):
-    model = keras.Sequential([keras.Input((features,)), keras.layers.Dense(2)])
+def keras_default_jit_compile(features):
+    """What `jit_compile="auto"` resolves to for a `BetaSoftplus` model here."""
+    model = keras.Sequential(
+        [keras.Input((features,)), keras_softplus.layers.BetaSoftplus()]
+    )
     model.compile(optimizer="adam", loss="mse", jit_compile="auto")
     return bool(model.jit_compile)
+
+
+def backend_version(backend):
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    return __import__(module).__version__
+
+
+def shapes(quick):
+    """`(batch, features, hidden, depth, repetitions, steps per sample)`."""
+    if quick:
+        return 64, 32, 32, 4, 3, 2
+    return 1024, 512, 512, 4, 50, 4
+
+
+def measure_backend(quick, repetitions):
+    """Every config of `BACKEND_CONFIGS` for the backend of this process.
+
+    Returns the JSON of one backend: per config the `_common.compare` entry
+    (with `first_step_s`, each model's first step: tracing, compilation), and
+    for a config that raised, the error instead.
+    """
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        # The five models run the same Keras layer code: under torch.compile
+        # each is a further compiled version of it, past dynamo's default
+        # limits (beyond which the later models would silently run eager).
+        torch._dynamo.config.recompile_limit = DYNAMO_RECOMPILE_LIMIT
+        torch._dynamo.config.accumulated_recompile_limit = 8 * DYNAMO_RECOMPILE_LIMIT
+    batch, features, hidden, depth, default_repetitions, inner = shapes(quick)
+    repetitions = repetitions or default_repetitions
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(batch, features)).astype(np.float32)
+    labels = rng.integers(0, 10, size=(batch,)).astype(np.int32)
+    conv_inputs = rng.normal(size=(CONV_BATCH, *CONV_INPUT)).astype(np.float32)
+    data = {
+        False: tuple(map(keras.ops.convert_to_tensor, (inputs, labels))),
+        True: tuple(
+            map(keras.ops.convert_to_tensor, (conv_inputs, labels[:CONV_BATCH]))
+        ),
+    }
+    configs = {
+        ("conv_" if conv else "") + ("jit" if jit else "no_jit"): (conv, jit)
+        for conv in (False, True)
+        for jit in BACKEND_CONFIGS[backend]
+    }
+    results, failed, structure = {}, {}, None
+    for config, (conv, jit) in configs.items():
+        x, y = data[conv]
+        try:
+            models = {
+                name: build_model(name, features, hidden, depth, jit, conv)
+                for name in ACTIVATIONS
+            }
+            calls = {
+                name: (lambda m=model, x=x, y=y: m.train_on_batch(x, y))
+                for name, model in models.items()
+            }
+            first_step = {}
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                first_step[name] = time.perf_counter() - start
+            warmup = WARMUP_STEPS[
+                "torch_jit" if backend == "torch" and jit else "other"
+            ]
+            entry = _common.compare(
+                calls, repetitions, STEP_RATIOS, inner=inner, warmup=warmup
+            )
+        except Exception as error:  # e.g. torch.compile failing on a model
+            failed[config] = f"{type(error).__name__}: {error}"[:2000]
+            print(f"  {backend} {config:<11} failed: {failed[config][:200]}")
+            continue
+        results[config] = {
+            **entry,
+            "first_step_s": first_step,
+            "warmup_steps": 1 + warmup,
+        }
+        if backend == "tensorflow" and jit and not conv:
+            structure = step_structure(models, *data[False], batch, hidden)
+        print(f"  {backend} {config:<11} {_ms(entry, 1)}", flush=True)
+    measured = {
+        "version": backend_version(backend),
+        "keras_default_jit_compile": keras_default_jit_compile(features),
+        "configs": list(configs),
+        "repetitions": repetitions,
+        "steps_per_sample": inner,
+        "results": results,
+        "failed": failed,
+    }
+    if backend == "torch":
+        measured["torch_dynamo_recompile_limit"] = DYNAMO_RECOMPILE_LIMIT
+    if backend == "tensorflow":
+        layer_repetitions, layer_inner = (3, 2) if quick else (repetitions * 4, 5)
+        measured["step_structure"] = {
+            "description": "loss + gradients of each model (no optimizer "
+            "update) as one XLA program, optimized HLO: entry kernels, those "
+            "writing a [batch, hidden] array",
+            "results": structure,
+        }
+        measured["layer_diagnostic"] = {
+            "description": "the activation layer alone at (batch, hidden), "
+            "forward + backward (grads wrt input and trainable weights), "
+            "tf.function without / with jit_compile; median ms per call, "
+            "ratio = median of per-round ratios",
+            "repetitions": layer_repetitions,
+            "calls_per_sample": layer_inner,
+            "results": layer_diagnostic(batch, hidden, layer_repetitions, layer_inner),
+            "launch_probe": launch_probe(layer_repetitions, 4 * layer_inner),
+        }
+    return measured
+
+
+def run_backend(backend, args):
+    """`measure_backend` in a fresh process with `KERAS_BACKEND=backend`."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = os.path.join(folder, f"{backend}.json")
+        command = [sys.executable, os.path.abspath(__file__), "--worker", output]
+        command += ["--quick"] if args.quick else []
+        if args.repetitions:
+            command += ["--repetitions", str(args.repetitions)]
+        start = time.perf_counter()
+        try:
+            completed = subprocess.run(
+                command,
+                env=dict(os.environ, KERAS_BACKEND=backend),
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=WORKER_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": f"no result within {WORKER_TIMEOUT_S} s"}
+        wall = time.perf_counter() - start
+        if completed.returncode != 0:
+            sys.stderr.write(completed.stderr[-4000:])
+            return {"error": completed.stderr[-2000:], "wall_s": wall}
+        with open(output) as handle:
+            return {**json.load(handle), "wall_s": wall}
+
+
+def evaluate_targets(backends):
+    targets = {}
+    for backend, measured in backends.items():
+        for config, entry in measured.get("results", {}).items():
+            for ratio_name, bound in TARGETS.items():
+                ratio = entry["ratios"][ratio_name]
+                targets[f"{ratio_name}@{backend}|{config}"] = {
+                    "backend": backend,
+                    "config": config,
+                    "measured": ratio["ratio"],
+                    "measured_q1_q3": [ratio["ratio_q1"], ratio["ratio_q3"]],
+                    "target": f"<= {bound}",
+                    "met": bool(ratio["ratio"] <= bound),
+                }
+    return targets
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny MLP, 3 reps")
     parser.add_argument("--repetitions", type=int, help="rounds (default 50)")
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKEND_CONFIGS),
+        help="comma-separated, of tensorflow, jax, torch (default all)",
+    )
+    # Internal: measure this process's backend and write its JSON there.
+    parser.add_argument("--worker", metavar="OUTPUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.quick:
-        batch, features, hidden, depth, repetitions, inner = 64, 32, 32, 4, 3, 2
-    else:
-        batch, features, hidden, depth, inner = 1024, 512, 512, 4, 4
-        repetitions = args.repetitions or 50
+    if args.worker:
+        _common.write_json(args.worker, measure_backend(args.quick, args.repetitions))
+        return 0
+    names = args.backends.split(",")
+    unknown = sorted(set(names) - set(BACKEND_CONFIGS))
+    if unknown:
+        parser.error(f"unknown backends {unknown}; known: {list(BACKEND_CONFIGS)}")
     machine = _common.machine_info()
     _common.print_machine(machine)
-    rng = np.random.default_rng(0)
-    inputs = tf.constant(rng.normal(size=(batch, features)).astype(np.float32))
-    labels = tf.constant(rng.integers(0, 10, size=(batch,)).astype(np.int32))
-    conv_inputs = tf.constant(
-        rng.normal(size=(CONV_BATCH, *CONV_INPUT)).astype(np.float32)
-    )
-    results = {}
-    for conv, jit in ((False, False), (False, True), (True, False), (True, True)):
-        config = ("conv_" if conv else "") + ("jit" if jit else "no_jit")
-        models = {
-            name: build_model(name, features, hidden, depth, jit, conv)
-            for name in ACTIVATIONS
-        }
-        x, y = (conv_inputs, labels[:CONV_BATCH]) if conv else (inputs, labels)
-        calls = {
-            name: (lambda m=model, x=x, y=y: m.train_on_batch(x, y))
-            for name, model in models.items()
-        }
-        results[config] = _common.compare(
-            calls,
-            repetitions,
-            [*VERSUS_SOFTPLUS, ("softplus", "relu")],
-            inner=inner,
-            warmup=3,
-        )
-        if jit and not conv:
-            structure = step_structure(models, inputs, labels, batch, hidden)
-        print(f"  {config:<11} {_ms(results[config], 1)}", flush=True)
-
-    layer_repetitions, layer_inner = (
-        (3, 2) if args.quick else (args.repetitions or 200, 5)
-    )
-    layer = layer_diagnostic(batch, hidden, layer_repetitions, layer_inner)
-    probe = launch_probe(layer_repetitions, 4 * layer_inner)
-
-    targets = {}
-    for config, entry in results.items():
-        ratio = entry["ratios"][TARGET["ratio"]]
-        targets[f"beta_softplus_vs_softplus@{config}"] = {
-            "ratio_name": TARGET["ratio"],
-            "config": config,
-            "measured": ratio["ratio"],
-            "measured_q1_q3": [ratio["ratio_q1"], ratio["ratio_q3"]],
-            "target": f"<= {TARGET['bound']}",
-            "met": bool(ratio["ratio"] <= TARGET["bound"]),
-        }
-
+    backends = {name: run_backend(name, args) for name in names}
+    batch, features, hidden, depth, _, _ = shapes(args.quick)
     payload = {
         "benchmark": "bench_model",
         "quick": args.quick,
@@ -280,39 +437,23 @@ def main():
             "hidden": hidden,
             "hidden_layers": depth,
             "classes": 10,
+            "conv": f"2 x Conv2D(32, 3) on {CONV_BATCH} inputs of {CONV_INPUT}",
             "optimizer": "Adam(1e-3)",
             "loss": "SparseCategoricalCrossentropy(from_logits=True)",
             "dtype": "float32",
             "activation_elements_per_step": batch * hidden * depth,
         },
-        "keras_auto_jit_on_this_machine": auto_jit_resolution(features),
-        "repetitions": repetitions,
-        "steps_per_sample": inner,
-        "timing": "model.train_on_batch on fixed tensors; models interleaved "
-        "round-robin; ratio = median of per-round ratios",
-        "results": results,
-        "targets": targets,
-        "step_structure": {
-            "description": "loss + gradients of each model (no optimizer update) "
-            "as one XLA program, optimized HLO: entry kernels, those writing a "
-            "[batch, hidden] array",
-            "results": structure,
-        },
-        "layer_diagnostic": {
-            "description": "the activation layer alone at (batch, hidden), "
-            "forward + backward (grads wrt input and trainable weights), "
-            "tf.function without / with jit_compile; median ms per call, "
-            "ratio = median of per-round ratios",
-            "repetitions": layer_repetitions,
-            "calls_per_sample": layer_inner,
-            "results": layer,
-            "launch_probe": probe,
-        },
+        "timing": "model.train_on_batch on fixed tensors; per backend a fresh "
+        "process, its models interleaved round-robin; ratio = median of "
+        "per-round ratios",
+        "backends": backends,
+        "targets": evaluate_targets(backends),
     }
     print("\n".join(make_summary.model_section(payload)))
     _common.write_json(
         os.path.join(_common.results_dir(args.quick), "model.json"), payload
     )
+    return 0
 
 
 if __name__ == "__main__":

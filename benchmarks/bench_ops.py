@@ -11,7 +11,9 @@ the same four arrays as a fused fwd+bwd).
 
 Also recorded (`extra`): eager dispatch for 1k elements, a first pass over 60
 sequence lengths (eager and in an uncompiled `tf.function`), and JAX
-(`jax.jit`) and PyTorch (eager), each in a fresh process with that backend.
+(`jax.jit`) and PyTorch (eager and `torch.compile`), each in a fresh process
+with that backend, in two forms (`FORMS`): the realistic one (forward writes
+y, backward reads an upstream dy) and the gradient of the sum.
 `structure`: the traced fwd+bwd graph of each candidate (TF ops run one
 kernel each, XLA launches of the package's compiled kernels and their
 optimized HLO) and the fully jit-compiled program's optimized HLO.
@@ -428,15 +430,16 @@ def sequence_lengths(lengths=range(5, 305, 5)):
 
 
 OTHER_BACKEND = """
-import json, sys, time
+import json, sys
 sys.path.insert(0, {bench_dir!r})
 import _common
 import keras, numpy as np
 from keras_softplus import ops
 backend, size, repetitions = keras.backend.backend(), {size}, {repetitions}
 compiled = {compiled}
-x = np.random.default_rng(0).normal(0, 4, size).astype("float32")
-x = keras.ops.convert_to_tensor(x)
+rng = np.random.default_rng(0)
+x = keras.ops.convert_to_tensor(rng.normal(0, 4, size).astype("float32"))
+dy = keras.ops.convert_to_tensor(rng.normal(0, 1, size).astype("float32"))
 b = keras.ops.convert_to_tensor(np.float32({beta}))
 B = {beta}
 functions = {{
@@ -447,38 +450,62 @@ functions = {{
 }}
 if backend == "jax":
     import jax
-    def make(f, argnums):
-        def vjp(u, c):
-            return jax.vjp(f, u, c)[1](jax.numpy.ones_like(u))
-        step = jax.jit(vjp)
-        return lambda: jax.block_until_ready(step(x, b))
+    def make(f, argnums, realistic):
+        def program(u, c, upstream):
+            if argnums == (0, 1):
+                y, pullback = jax.vjp(f, u, c)
+            else:
+                y, pullback = jax.vjp(lambda v: f(v, c), u)
+            grads = pullback(upstream if realistic else jax.numpy.ones_like(u))
+            return (y, *grads) if realistic else grads
+        step = jax.jit(program)
+        return lambda: jax.block_until_ready(step(x, b, dy))
 else:
     import torch
     functions["builtin"] = (lambda u, c: torch.nn.functional.softplus(u, beta=B), (0,))
     if compiled:
         functions = {{n: (torch.compile(f), a) for n, (f, a) in functions.items()}}
-    def make(f, argnums):
+    def make(f, argnums, realistic):
         def step():
             inputs = [t.detach().requires_grad_(i in argnums)
                       for i, t in enumerate((x, b))]
             y = f(*inputs)
             wrt = [inputs[i] for i in argnums]
-            return torch.autograd.grad(y, wrt, torch.ones_like(y))
+            upstream = dy if realistic else torch.ones_like(y)
+            grads = torch.autograd.grad(y, wrt, upstream)
+            return (y, *grads) if realistic else grads
         return step
-calls = {{name: make(f, argnums) for name, (f, argnums) in functions.items()}}
 pairs = [("ours", "builtin"), ("ours_fixed", "builtin"), ("naive", "ours")]
-entry = _common.compare(calls, repetitions, pairs)
-print(json.dumps({{
-    "times_ms": {{n: t["median_s"] * 1e3 for n, t in entry["times"].items()}},
-    **{{n: r["ratio"] for n, r in entry["ratios"].items()}},
-}}))
+pairs += [("naive", "builtin")]
+result = {{}}
+for form in ("realistic", "summed"):
+    calls = {{
+        name: make(f, argnums, form == "realistic")
+        for name, (f, argnums) in functions.items()
+    }}
+    entry = _common.compare(calls, repetitions, pairs)
+    result[form] = {{
+        "times_ms": {{n: t["median_s"] * 1e3 for n, t in entry["times"].items()}},
+        **{{n: r["ratio"] for n, r in entry["ratios"].items()}},
+        "ratio_q1_q3": {{
+            n: [r["ratio_q1"], r["ratio_q3"]] for n, r in entry["ratios"].items()
+        }},
+    }}
+print(json.dumps(result))
 """
+FORMS = {
+    "realistic": "the forward writes y; the backward reads an upstream dy "
+    "(random normal) and writes dx (and d/dbeta); the program returns all",
+    "summed": "the gradient of sum(y): an upstream of ones; JAX returns the "
+    "gradients only (so y is never written), PyTorch eager computes y as well",
+}
 
 
 def other_backends(sizes, repetitions):
     """`OTHER_BACKEND` above in a fresh process per backend and size: JAX
     under `jax.jit`, PyTorch eager and under `torch.compile` (fwd+bwd of
-    float32 vectors; compilation happens in the warm-up rounds)."""
+    float32 vectors in the two `FORMS`; compilation happens in the warm-up
+    rounds)."""
     results = {}
     for backend in ("jax", "torch", "torch.compile"):
         for size_key, size in sizes.items():
@@ -496,15 +523,22 @@ def other_backends(sizes, repetitions):
                 env=dict(os.environ, KERAS_BACKEND=backend.split(".")[0]),
                 timeout=1800,
             )
-            results[f"{backend}@{size_key}"] = (
+            key = f"{backend}@{size_key}"
+            results[key] = (
                 json.loads(completed.stdout.splitlines()[-1])
                 if completed.returncode == 0
                 else {"error": completed.stderr[-2000:]}
             )
-            print(
-                f"  {backend} {size_key}: {results[f'{backend}@{size_key}']}",
-                flush=True,
-            )
+            for form, entry in results[key].items():
+                if form == "error":
+                    print(f"  {key} failed: {entry[-300:]}", flush=True)
+                    continue
+                print(
+                    f"  {key} {form}: ours/builtin {entry['ours / builtin']:.2f}"
+                    f"  naive/ours {entry['naive / ours']:.2f}"
+                    f"  ours_fixed/builtin {entry['ours_fixed / builtin']:.2f}",
+                    flush=True,
+                )
     return results
 
 
@@ -536,6 +570,7 @@ def main():
         "eager_dispatch_1k": eager_dispatch(3 if args.quick else 50),
         "sequence_lengths_first_pass": sequence_lengths(),
         "other_backends": other_backends(sizes, repetitions),
+        "other_backend_forms": FORMS,
     }
 
     payload = {

@@ -23,8 +23,16 @@ OPS_RATIOS = [
     "ours / ours_dx",
     "ours / copy",
 ]
-MODEL_RATIOS = ["beta_softplus / softplus", "naive_beta / softplus"]
-MODEL_RATIOS += ["beta_fixed / softplus", "relu / softplus"]
+MODEL_RATIOS = ["beta_softplus / softplus", "beta_softplus / naive_beta"]
+MODEL_RATIOS += ["naive_beta / softplus", "beta_fixed / softplus", "relu / softplus"]
+OTHER_BACKEND_RATIOS = ["ours / builtin", "naive / ours", "ours_fixed / builtin"]
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+# What `jit_compile=True` / `False` means on each backend.
+COMPILE_NAMES = {
+    "tensorflow": {True: "XLA", False: "no XLA"},
+    "jax": {True: "XLA", False: "op by op"},
+    "torch": {True: "torch.compile", False: "eager"},
+}
 
 
 def _load(directory, name):
@@ -110,21 +118,28 @@ def ops_section(ops):
     rows = []
     for key, result in extra.get("other_backends", {}).items():
         if "error" in result:
-            rows.append([key, "failed", "", "", ""])
+            rows.append([key, "failed"] + [""] * 7)
             continue
-        times = result["times_ms"]
-        rows.append(
-            [key, f"{times['builtin']:.2f}", f"{times['ours']:.2f}"]
-            + [f"{result[r]:.2f}" for r in ("ours / builtin", "naive / ours")]
-        )
+        for form, entry in result.items():
+            times = entry["times_ms"]
+            rows.append(
+                [key, form]
+                + [f"{times[n]:.2f}" for n in ("builtin", "naive", "ours")]
+                + [f"{times['ours_fixed']:.2f}"]
+                + [f"{entry[r]:.2f}" for r in OTHER_BACKEND_RATIOS]
+            )
     if rows:
+        forms = extra.get("other_backend_forms", {})
         lines += [
             "Other Keras backends (JAX: `jax.jit`; PyTorch: eager and "
-            "`torch.compile`), fwd+bwd; "
-            "builtin = the backend's own softplus:",
+            "`torch.compile`), fwd+bwd; builtin = the backend's own softplus "
+            "with a fixed beta; each backend and size in a fresh process:",
+            "",
+            *(f"- {form}: {text}" for form, text in forms.items()),
             "",
             markdown_table(
-                ["backend@size", "builtin ms", "ours ms", "ours/builtin", "naive/ours"],
+                ["backend@size", "form", "builtin ms", "naive ms", "ours ms"]
+                + ["ours_fixed ms", *OTHER_BACKEND_RATIOS],
                 rows,
             ),
             "",
@@ -154,53 +169,87 @@ def ops_section(ops):
     return lines
 
 
+def _step_rows(model, digits):
+    """One row per backend and config of `model["backends"]`."""
+    rows = []
+    for backend, measured in model["backends"].items():
+        name = BACKEND_NAMES.get(backend, backend)
+        if "error" in measured:
+            rows.append([name, "", "failed"] + [""] * (len(MODEL_RATIOS) + 6))
+            continue
+        default = measured["keras_default_jit_compile"]
+        for config in measured["configs"]:
+            jit = not config.endswith("no_jit")
+            mode = COMPILE_NAMES[backend][jit] + (" (default)" * (jit == default))
+            net = "conv" if config.startswith("conv") else "MLP"
+            entry = measured["results"].get(config)
+            if entry is None:
+                reason = measured["failed"].get(config, "not run")
+                rows.append([name, net, mode, f"failed: {reason[:80]}"])
+                continue
+            rows.append(
+                [name, net, mode]
+                + [_ms(entry, n, digits) for n in entry["times"]]
+                + [f"{entry['first_step_s']['beta_softplus']:.1f}"]
+                + [_ratio(entry, r, 3) for r in MODEL_RATIOS]
+            )
+    return rows
+
+
 def model_section(model):
     spec = model["model"]
+    measured = [m for m in model["backends"].values() if m.get("results")]
+    if not measured:
+        return ["## Training step (`bench_model.py`)", "", "No backend measured.", ""]
     lines = [
         "## Training step (`bench_model.py`)",
         "",
         f"`train_on_batch` of an MLP ({spec['hidden_layers']} x Dense"
         f"({spec['hidden']}) + activation, batch {spec['batch']}, "
         f"{spec['optimizer']}) and of a small conv net; median ms per step, "
-        f"{model['repetitions']} rounds of {model['steps_per_sample']} steps. "
-        "Measured: " + machine_line(model) + ".",
+        f"{measured[0]['repetitions']} rounds of {measured[0]['steps_per_sample']} "
+        "steps, each backend in a fresh process with its five models round-robin; "
+        '(default) marks what Keras\' `jit_compile="auto"` picks here; first '
+        "step: seconds of the `beta_softplus` model's first step (tracing, "
+        "compilation). Measured: " + machine_line(model) + ".",
         "",
     ]
-    names = list(model["results"]["no_jit"]["times"])
-    header = ["config", *(f"{n} ms" for n in names), *MODEL_RATIOS]
-
-    def table(results, digits):
-        rows = [
-            [config]
-            + [_ms(entry, n, digits) for n in names]
-            + [_ratio(entry, r, 3) for r in MODEL_RATIOS]
-            for config, entry in results.items()
-        ]
-        return markdown_table(header, rows)
-
-    diagnostic = model["layer_diagnostic"]
-    lines += [table(model["results"], 1), ""]
+    names = list(next(iter(measured[0]["results"].values()))["times"])
+    header = ["backend", "model", "compile", *(f"{n} ms" for n in names)]
+    header += ["first step s", *MODEL_RATIOS]
+    lines += [markdown_table(header, _step_rows(model, 1)), ""]
+    tensorflow = model["backends"].get("tensorflow", {})
+    if "layer_diagnostic" not in tensorflow:
+        return lines
+    diagnostic = tensorflow["layer_diagnostic"]
+    rows = [
+        [config]
+        + [_ms(entry, n, 3) for n in names]
+        + [_ratio(entry, r, 3) for r in MODEL_RATIOS]
+        for config, entry in diagnostic["results"].items()
+    ]
     lines += [
-        "The activation layer alone, fwd+bwd at the model's activation shape:",
+        "TensorFlow: the activation layer alone, fwd+bwd at the model's "
+        "activation shape:",
         "",
-        table(diagnostic["results"], 3),
+        markdown_table(["config", *(f"{n} ms" for n in names), *MODEL_RATIOS], rows),
         "",
     ]
     structure = diagnostic["results"]["no_jit"].get("structure", {})
-    steps = model["step_structure"]["results"]
+    steps = tensorflow["step_structure"]["results"] or {}
     rows = [
         [
             name,
             structure.get(name, {}).get("tf_ops_outside_xla", "-"),
             structure.get(name, {}).get("xla_launches", "-"),
-            steps[name]["xla_entry_kernels"],
-            steps[name]["activation_sized_arrays_written"],
+            steps.get(name, {}).get("xla_entry_kernels", "-"),
+            steps.get(name, {}).get("activation_sized_arrays_written", "-"),
         ]
         for name in names
     ]
     header = ["activation", "layer: TF ops", "layer: XLA launches"]
     header += ["jit step: kernels", "jit step: activation-sized arrays"]
-    lines += ["Structure:", "", markdown_table(header, rows), ""]
+    lines += ["TensorFlow structure:", "", markdown_table(header, rows), ""]
     return lines
 
 
