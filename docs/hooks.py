@@ -78,23 +78,95 @@ def figures():
             found[f"ops_naive_{key}"] = _ratio(
                 times["naive"]["median_s"] / times["builtin"]["median_s"]
             )
-    # A training step against the same model with Keras' softplus.
-    for config, entry in model["results"].items():
-        for name in ("beta_softplus", "beta_fixed", "naive_beta"):
-            found[f"step_{name}_{config}"] = _spread(
-                entry["ratios"][f"{name} / softplus"]
-            )
-    # Other backends, and the fixed cost of small eager calls.
+            found[f"ops_naive_vs_ours_{key}"] = _spread(ratios["naive / ours"])
+    found.update(_step_figures(model))
+    found.update(_other_backend_figures(ops["extra"]))
     extra = ops["extra"]
-    for backend, entry in extra["other_backends"].items():
-        name = backend.replace("@", "_").replace(".", "_").lower()
-        found[f"backend_{name}"] = _ratio(entry["ours / builtin"])
     dispatch = extra["eager_dispatch_1k"]["ratios"]["ours / builtin"]
     found["eager_dispatch_1k"] = f"{dispatch:.0f}"
     found["machine"] = (
         f"{ops['machine']['cpu_model']}, {ops['machine']['cpu_count']} cores, "
         f"TensorFlow {ops['machine']['tensorflow']}"
     )
+    found["model_machine"] = (
+        f"{model['machine']['cpu_model']}, {model['machine']['cpu_count']} cores"
+    )
+    return found
+
+
+class StaleResults(RuntimeError):
+    """A results file lacks what the pages quote: rerun its benchmark."""
+
+
+STEP_BACKENDS = ("tensorflow", "jax", "torch")
+STEP_NAMES = ("beta_softplus", "beta_fixed", "naive_beta")
+
+
+def _step_figures(model):
+    """A training step against the same model with Keras' softplus.
+
+    Per backend and config (`no_jit`, `jit`, `conv_no_jit`, `conv_jit`):
+    `step_<name>_<backend>_<config>` for `<name> / softplus`, and
+    `step_beta_vs_naive_<backend>_<config>` for `beta_softplus / naive_beta`;
+    `step_<name>_<backend>` and `step_<name>_<backend>_conv` (and the same
+    for `beta_vs_naive`) are Keras' default `jit_compile` on that backend.
+    TensorFlow's are also `step_<name>_<config>`.
+    """
+    backends = model.get("backends", {})
+    missing = [b for b in STEP_BACKENDS if not backends.get(b, {}).get("results")]
+    if missing:
+        raise StaleResults(
+            f"benchmarks/results/model.json has no training-step results for "
+            f"{', '.join(missing)}: run `python benchmarks/bench_model.py` "
+            "(all backends; see docs/benchmarks/summary.md)"
+        )
+    found = {}
+    for backend in STEP_BACKENDS:
+        measured = backends[backend]
+        default = "jit" if measured["keras_default_jit_compile"] else "no_jit"
+        aliases = {default: "", f"conv_{default}": "_conv"}
+        for config, entry in measured["results"].items():
+            ratios = {
+                name: _spread(entry["ratios"][f"{name} / softplus"])
+                for name in STEP_NAMES
+            }
+            ratios["beta_vs_naive"] = _spread(
+                entry["ratios"]["beta_softplus / naive_beta"]
+            )
+            for name, text in ratios.items():
+                found[f"step_{name}_{backend}_{config}"] = text
+                if config in aliases:
+                    found[f"step_{name}_{backend}{aliases[config]}"] = text
+                if backend == "tensorflow":
+                    found[f"step_{name}_{config}"] = text
+    return found
+
+
+def _other_backend_figures(extra):
+    """The op on JAX and PyTorch, from `bench_ops`' fresh processes.
+
+    `backend_<backend>_<size>`: ours / builtin; `backend_naive_...`: naive /
+    ours; `backend_fixed_...`: ours_fixed / builtin; in the realistic form
+    (forward writes y, backward reads an upstream dy), and with `_summed`
+    for the gradient of the sum.
+    """
+    found = {}
+    for backend, entry in extra["other_backends"].items():
+        name = backend.replace("@", "_").replace(".", "_").lower()
+        if "error" in entry:
+            continue
+        if "realistic" not in entry:
+            raise StaleResults(
+                "benchmarks/results/ops.json has no realistic form for the "
+                "other backends: run `python benchmarks/bench_ops.py`"
+            )
+        for form, suffix in (("realistic", ""), ("summed", "_summed")):
+            ratios = entry[form]
+            found[f"backend_{name}{suffix}"] = _ratio(ratios["ours / builtin"])
+            found[f"backend_naive_{name}{suffix}"] = _ratio(ratios["naive / ours"])
+            found[f"backend_fixed_{name}{suffix}"] = _ratio(
+                ratios["ours_fixed / builtin"]
+            )
     return found
 
 
@@ -105,7 +177,10 @@ def render(text, values=None):
     def replace(match):
         name = match.group(1)
         if name not in values:
-            raise KeyError(f"no figure named {name!r} (see docs/hooks.py)")
+            raise KeyError(
+                f"no figure named {name!r} (see docs/hooks.py; a config that "
+                "failed in a benchmark is listed under `failed` in its JSON)"
+            )
         return values[name]
 
     return PLACEHOLDER.sub(replace, text)
