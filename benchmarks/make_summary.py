@@ -208,7 +208,8 @@ def model_section(model):
         f"({spec['hidden']}) + activation, batch {spec['batch']}, "
         f"{spec['optimizer']}) and of a small conv net; median ms per step, "
         f"{measured[0]['repetitions']} rounds of {measured[0]['steps_per_sample']} "
-        "steps, each backend in a fresh process with its five models round-robin; "
+        "steps (of one under `torch.compile`), each backend in a fresh process "
+        "with its five models round-robin; "
         '(default) marks what Keras\' `jit_compile="auto"` picks here; first '
         "step: seconds of the `beta_softplus` model's first step (tracing, "
         "compilation). Measured: " + machine_line(model) + ".",
