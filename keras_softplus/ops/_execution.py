@@ -22,6 +22,7 @@ import math
 import keras
 from keras import ops as kops
 
+from keras_softplus.ops import _jax_kernel
 from keras_softplus.ops import _kernel
 
 
@@ -134,7 +135,7 @@ def sum_to_shape(grad, like):
             for axis, size in enumerate(shape)
             if size == 1 and grad_shape[leading + axis] != 1
         ]
-        return kops.reshape(kops.sum(grad, axis=axes) if axes else grad, shape)
+        return kops.reshape(_jax_kernel.sum_over(grad, axes) if axes else grad, shape)
     import tensorflow as tf  # only TensorFlow graphs have unknown sizes
 
     like_shape = tf.shape(like)

@@ -132,8 +132,12 @@ def _log1p_unit(e, consts):
     series = kops.zeros_like(t)
     for coefficient in reversed(consts.log1p_terms):
         series = (series + coefficient) * t_squared
-    lead = 2.0 * t
-    return lead, lead * (series - denominator_error / denominator)
+    # Each divide has one user, so that XLA:CPU fuses it (it writes a
+    # divide with two users to memory): `lead = 2t` divided anew, and the
+    # tail `2t * (series - dl/(2+e))` over one common denominator.
+    lead = (2.0 * e) / denominator
+    tail = (2.0 * e) * (series * denominator - denominator_error)
+    return lead, tail / (denominator * denominator)
 
 
 class _Pieces:
@@ -161,7 +165,10 @@ class _Pieces:
         if wide:
             self.z_hi, self.z_lo = _wide_product(beta, x, wide)
         else:
-            self.z_hi, self.z_lo = two_product(beta, x, consts)
+            # `distinct` swaps the factors: the same exact sum, but not the
+            # same XLA instructions (see below).
+            factors = (x, beta) if distinct else (beta, x)
+            self.z_hi, self.z_lo = two_product(*factors, consts)
         self.x, self.beta = x, beta
         self.negative = self.z_hi < 0
         zero = kops.zeros_like(self.z_hi)
@@ -200,39 +207,45 @@ def value(x, beta, wide):
     # plus a small positive term. The rounding of z barely matters here
     # (relative sensitivity z*sigmoid(-z) of a term that is < x). The
     # deep-tail factor is undone on the term, not on x.
-    positive = pieces.x + pieces.finish(pieces.log1p_e / pieces.beta)
     # z < 0: softplus(z_hi + z_lo) = log1p(e) + sigmoid(z_hi) * z_lo, the
     # first-order correction for the rounding of beta*x (second order is
     # below eps**2 * |z|**2), added to the small tail of log1p before the
     # lead, saving a rounding. Dividing by beta before unshifting keeps the
-    # intermediate normal.
-    softplus_negative = pieces.log1p_lead + (pieces.log1p_tail + pieces.q * pieces.z_lo)
-    negative = pieces.finish(softplus_negative / pieces.beta)
-    return kops.where(pieces.negative, negative, positive)
+    # intermediate normal. One term for both signs, so that `log1p_lead`, a
+    # divide, has one user (see `_log1p_unit`); a select last, so that a
+    # caller's sum (YNNPACK on XLA:CPU) reads the value instead of fusing
+    # the kernel's arithmetic and writing its operands to memory.
+    zero = kops.zeros_like(pieces.x)
+    correction = kops.where(pieces.negative, pieces.q * pieces.z_lo, zero)
+    softplus_term = pieces.log1p_lead + (pieces.log1p_tail + correction)
+    term = pieces.finish(softplus_term / pieces.beta)
+    return kops.where(pieces.negative, term, pieces.x + term)
 
 
 def sigmoid(x, beta, wide):
     """`sigmoid(beta*x)`, the partial derivative of the value in `x`."""
+    # sigmoid(z_hi) = [e if z < 0 else 1] / (1+e), e = exp(-|z_hi|),
+    # times 1 + sigmoid(-z_hi) * z_lo, the first-order correction for
+    # the rounding of z. Where e is subnormal, so is sigmoid. An exp of
+    # its own: in one XLA program the value's, d/dbeta's and this are
+    # recomputed, not stored, and its autodiff does not cancel.
     if wide:
-        # sigmoid(z_hi) = [e if z < 0 else 1] / (1+e), e = exp(-|z_hi|),
-        # times 1 + sigmoid(-z_hi) * z_lo, the first-order correction for
-        # the rounding of z. Where e is subnormal, so is sigmoid. An exp of
-        # its own: in one XLA program the value's, d/dbeta's and this are
-        # recomputed, not stored, and its autodiff does not cancel.
         z_hi, z_lo = _wide_product(beta, x, wide)
-        negative = z_hi < 0
-        # -|z_hi| as the negated select (see `_Pieces`).
-        e = kops.exp(-kops.where(negative, -z_hi, z_hi))
-        one = kops.ones_like(e)
-        one_plus_e = 1.0 + e
-        # One divide with one user, so that XLA fuses all of it:
-        # s * (1 + (1 - s) * z_lo) = n * (1 + e + m * z_lo) / (1 + e)**2,
-        # n = [e if z < 0 else 1], m = [1 if z < 0 else e].
-        numerator = kops.where(negative, e, one) * (
-            one_plus_e + kops.where(negative, one, e) * z_lo
-        )
-        return numerator / (one_plus_e * one_plus_e)
-    return _sigmoid_of(_Pieces(x, beta, wide))
+    else:
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        z_hi, z_lo = two_product(beta, x, constants_for(dtype))
+    negative = z_hi < 0
+    # -|z_hi| as the negated select (see `_Pieces`).
+    e = kops.exp(-kops.where(negative, -z_hi, z_hi))
+    one_plus_e = 1.0 + e
+    # s * (1 + (1 - s) * z_lo) = n * (1 + e + m * z_lo) / (1 + e)**2,
+    # n = [e if z < 0 else 1], m = [1 if z < 0 else e]: one divide per
+    # branch, each with one user, so that XLA fuses all of it, and a select
+    # last, as in `value`.
+    square = one_plus_e * one_plus_e
+    return kops.where(
+        negative, e * (one_plus_e + z_lo) / square, (one_plus_e + e * z_lo) / square
+    )
 
 
 def _sigmoid_of(pieces):
@@ -262,7 +275,14 @@ def partials(x, beta, wide):
 
 
 def _dbeta_of(pieces):
-    q, p, a = pieces.q, pieces.p, pieces.a
+    q, p = pieces.q, pieces.p
+    # `a` again, its comparison written the other way round (the same
+    # number): as XLA instructions of their own, XLA:CPU fuses them and
+    # `pieces.a` (which feeds the exp) into this fusion instead of writing
+    # `a` to memory. (Not `minimum`: Keras' PyTorch one returns float32.)
+    magnitude = kops.where(pieces.negative, -pieces.z_hi, pieces.z_hi)
+    largest = kops.zeros_like(magnitude) + constants_for(pieces.dtype).max
+    a = kops.where(largest < magnitude, largest, magnitude)
     # g is even in z: g = -(a*sigmoid(-a) + log1p(exp(-a))). Both terms are
     # positive, so there is no cancellation (the naive
     # z*sigmoid(z) - softplus(z) loses every digit for large |z|).
