@@ -212,7 +212,8 @@ def float32_only():
     float32, against 50-digit mpmath): `beta*x` is then carried as an
     exact sum of two float32 numbers. On large tensors, where the caller
     is not compiled with XLA, this path is slower (6 to 8 times at 2**20
-    elements). Other dtypes are unaffected.
+    elements). Other dtypes are unaffected. The scope is process-wide:
+    while it is active, it applies to every thread.
 
     Returns:
         A context manager. Functions traced within it (for example by

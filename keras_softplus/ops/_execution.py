@@ -16,7 +16,6 @@ decides how a call runs and calls them (they never call back):
 """
 
 import contextlib
-import contextvars
 import math
 
 import keras
@@ -100,23 +99,25 @@ def no_gradient(tensor):
     return kops.zeros_like(tensor) if keras.backend.backend() == "jax" else None
 
 
-FLOAT32_ONLY = contextvars.ContextVar("keras_softplus_float32_only", default=False)
+# Process-wide, not a `ContextVar`: `torch.compile` cannot trace
+# `ContextVar.get` and would break the caller's graph at every kernel call.
+FLOAT32_ONLY = {"active": False}
 
 
 @contextlib.contextmanager
 def float32_only():
     """The scope of `keras_softplus.ops.float32_only`."""
-    token = FLOAT32_ONLY.set(True)
+    previous, FLOAT32_ONLY["active"] = FLOAT32_ONLY["active"], True
     try:
         yield
     finally:
-        FLOAT32_ONLY.reset(token)
+        FLOAT32_ONLY["active"] = previous
 
 
 def wide_dtype(dtype):
     """float64 for a float32 computation where the backend has float64 (JAX
     only with `jax_enable_x64`) and `float32_only` is not active, else None."""
-    if dtype != "float32" or FLOAT32_ONLY.get():
+    if dtype != "float32" or FLOAT32_ONLY["active"]:
         return None
     if keras.backend.backend() == "jax":
         import jax
@@ -173,7 +174,7 @@ def execution_mode(*tensors):
             tf.compat.v1.get_default_graph()
         ):
             return "fused"
-        return "fused" if FLOAT32_ONLY.get() else "bucketed"
+        return "fused" if FLOAT32_ONLY["active"] else "bucketed"
     if backend == "jax":
         import jax
 
