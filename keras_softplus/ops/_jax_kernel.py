@@ -40,7 +40,13 @@ def _jax_sum():
 
 
 def sum_over(tensor, axes):
-    """`sum(tensor, axis=axes)` for a list of axes; YNNPACK-free on JAX."""
+    """`sum(tensor, axis=axes)` for a list of axes; YNNPACK-free on JAX with
+    one device (across devices the sum becomes a collective, and the CPU
+    collectives implement only the usual reducers)."""
     if keras.backend.backend() != "jax":
+        return kops.sum(tensor, axis=axes)
+    import jax
+
+    if jax.device_count() > 1:
         return kops.sum(tensor, axis=axes)
     return _jax_sum()(tensor, tuple(axes))
