@@ -2,7 +2,7 @@
 
 Math only, written once with `keras.ops`: `value`, `sigmoid` (d/dx) and
 `dbeta` (d/dbeta) of two tensors of one working dtype (float32 or float64),
-both at once (`partials`), their compact forms for op-by-op execution, and
+their compact forms for op-by-op execution, and
 `softplus_inverse` with its partials (`softplus_inverse_partials`). How
 and where they run is decided by `_execution`, which calls them.
 
@@ -248,15 +248,6 @@ def sigmoid(x, beta, wide):
     )
 
 
-def _sigmoid_of(pieces):
-    # z < 0: sigmoid(z_hi + z_lo) = q + q*p*z_lo (q = sigmoid(z_hi)), the
-    # first-order correction for the rounding of beta*x.
-    # z >= 0: sigmoid(z) = p = 1/(1+e); its relative sensitivity to z is
-    # z*sigmoid(-z) <= 0.28, so the rounding of z is harmless.
-    negative = pieces.q + pieces.q * pieces.p * pieces.z_lo
-    return kops.where(pieces.negative, pieces.finish(negative), pieces.p)
-
-
 def dbeta(x, beta, wide):
     """`g(beta*x) / beta**2`, the partial derivative of the value in `beta`."""
     # `distinct`: in one XLA program of forward and backward, the value's
@@ -264,17 +255,7 @@ def dbeta(x, beta, wide):
     # divide whose results are written to memory and read back (XLA:CPU
     # never duplicates an exp or a divide into two fusions); recomputing
     # them in each fusion costs less than that memory traffic.
-    return _dbeta_of(_Pieces(x, beta, wide, distinct=True))
-
-
-def partials(x, beta, wide):
-    """`(sigmoid, dbeta)` from one set of pieces, for a compiler that keeps
-    shared intermediates in registers (Inductor)."""
-    pieces = _Pieces(x, beta, wide)
-    return _sigmoid_of(pieces), _dbeta_of(pieces)
-
-
-def _dbeta_of(pieces):
+    pieces = _Pieces(x, beta, wide, distinct=True)
     q, p = pieces.q, pieces.p
     # `a` again, its comparison written the other way round (the same
     # number): as XLA instructions of their own, XLA:CPU fuses them and

@@ -43,15 +43,12 @@ def _value(x, beta, wide):
 
 def _gradients(x, beta, upstream, wide, beta_gradient):
     """`(d/dx, d/dbeta)` times `upstream`, each summed to its input's shape
-    (d/dbeta None without `beta_gradient`); both from one set of pieces."""
+    (d/dbeta None without `beta_gradient`)."""
+    dx = (upstream * _kernel.sigmoid(x, beta, wide)).sum_to_size(x.shape)
     if not beta_gradient:
-        sigmoid = _kernel.sigmoid(x, beta, wide)
-        return (upstream * sigmoid).sum_to_size(x.shape), None
-    sigmoid, dbeta = _kernel.partials(x, beta, wide)
-    return (
-        (upstream * sigmoid).sum_to_size(x.shape),
-        (upstream * dbeta).sum_to_size(beta.shape),
-    )
+        return dx, None
+    dbeta = upstream * _kernel.dbeta(x, beta, wide)
+    return dx, dbeta.sum_to_size(beta.shape)
 
 
 def _run(function, *args):
