@@ -40,7 +40,7 @@ NUMPY_DTYPES = {
 # "compile" compiles the op with `torch.compile` (Inductor's generated C++,
 # forward and backward); "eager" runs op by op; "large" is the eager call
 # of a tensor of `_torch_compiled.COMPILED_SIZE` elements or more, which the
-# package runs through its own `torch.compile`d kernel (the size threshold
+# package runs through its own Inductor-compiled kernel (the size threshold
 # is lowered to 0 for these cases, so the grids need not be that large).
 RUNS = {
     "jax": {
@@ -368,21 +368,18 @@ def layer_with_nan_beta():
 
 
 def compiled_kernel_fallback():
-    """PyTorch: a large eager call when `torch.compile` fails (as without a
-    C++ compiler): the warning, and whether the result equals the eager
-    form's. The package's compiled state is restored afterwards."""
+    """PyTorch: a large eager call when Inductor fails (as without a C++
+    compiler): the warning, and whether the result equals the eager form's.
+    The package's compiled state is restored afterwards."""
     import warnings
 
-    import torch
+    import torch._inductor
 
     from keras_softplus import ops
     from keras_softplus.ops import _torch_compiled
 
-    def failing_compile(function, **options):
-        def call(*args):
-            raise RuntimeError("no C++ compiler (simulated)")
-
-        return call
+    def failing_compile(graph, example_inputs, options=None):
+        raise RuntimeError("no C++ compiler (simulated)")
 
     x = torch.linspace(-30.0, 30.0, _torch_compiled.COMPILED_SIZE)
     beta = torch.tensor(1.3)
@@ -390,7 +387,7 @@ def compiled_kernel_fallback():
     saved = dict(_torch_compiled.COMPILED), list(_torch_compiled.FAILURES)
     _torch_compiled.COMPILED.clear()
     _torch_compiled.FAILURES.clear()
-    compile_function, torch.compile = torch.compile, failing_compile
+    compile_function, torch._inductor.compile = torch._inductor.compile, failing_compile
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -404,7 +401,7 @@ def compiled_kernel_fallback():
             "then_equal": bool(torch.equal(then[:4096], expected)),
         }
     finally:
-        torch.compile = compile_function
+        torch._inductor.compile = compile_function
         _torch_compiled.COMPILED.clear()
         _torch_compiled.COMPILED.update(saved[0])
         _torch_compiled.FAILURES[:] = saved[1]
@@ -628,7 +625,7 @@ def worker(run_name, out_dir):
         from keras_softplus.ops import _torch_compiled
 
         meta["torch_compiled"] = {
-            "functions": sorted(f.__name__ for f in _torch_compiled.COMPILED),
+            "functions": sorted({key[0] for key in _torch_compiled.COMPILED}),
             "failures": [repr(error) for error in _torch_compiled.FAILURES],
         }
     meta["validation"] = record_validation()

@@ -1,4 +1,4 @@
-"""The softplus kernel as `torch.compile`d functions, for eager PyTorch.
+"""The softplus kernel compiled by Inductor, for eager PyTorch.
 
 Eager PyTorch runs each `keras.ops` call of the kernel as a pass over
 memory of its own, some thirty for the value and its gradients. Compiled
@@ -8,15 +8,19 @@ writes d/dx and sums d/dbeta to the shape of beta. The formulas are
 `_kernel`'s, unchanged, so the accuracy is the compiled kernel's on every
 backend.
 
-Each function is compiled once per dtype, rank and shape pattern of beta
-(`dynamic=True`: sizes are symbolic, so new batch sizes reuse it); a
-scalar beta is passed as a 0-d tensor and x flattened, so that every shape
-of x shares one compilation. `_execution.execution_mode` sends eager
-tensors of `COMPILED_SIZE` elements or more here. Where compilation fails
-(for example without a C++ compiler on CPU), a warning names the error and
-the eager forms are used from then on.
+Each function is traced with symbolic sizes (`make_fx`) and compiled once
+per dtype, device, rank and pattern of sizes 0 and 1; new batch sizes reuse
+it, and a scalar beta is passed as a 0-d tensor with x flattened, so that
+every shape of x shares one compilation. The compiled functions are called
+directly, not through TorchDynamo, which would check some 300 guards at
+every call. `_execution.execution_mode` sends eager tensors of
+`COMPILED_SIZE` elements or more here. Where compilation fails (for
+example without a C++ compiler on CPU), a warning names the error and the
+eager forms are used from then on.
 """
 
+import functools
+import math
 import warnings
 
 import torch
@@ -38,28 +42,76 @@ def available():
 
 
 def _value(x, beta, wide):
-    return _kernel.value(x, beta, wide)
+    return (_kernel.value(x, beta, wide),)
 
 
 def _gradients(x, beta, upstream, wide, beta_gradient):
     """`(d/dx, d/dbeta)` times `upstream`, each summed to its input's shape
-    (d/dbeta None without `beta_gradient`)."""
+    (d/dx alone without `beta_gradient`)."""
     dx = (upstream * _kernel.sigmoid(x, beta, wide)).sum_to_size(x.shape)
     if not beta_gradient:
-        return dx, None
+        return (dx,)
     dbeta = upstream * _kernel.dbeta(x, beta, wide)
     return dx, dbeta.sum_to_size(beta.shape)
 
 
-def _run(function, *args):
-    """`function(*args)` compiled, or as it is if compilation has failed or
-    autograd records it (a backward with `create_graph=True`: its ops are
-    then differentiated, for second derivatives)."""
+def _signature(tensor):
+    """What a compiled function is specialised on: dtype, device, rank, and
+    which sizes are 0 or 1 (the others are symbolic)."""
+    return tensor.dtype, tensor.device, tuple(min(size, 2) for size in tensor.shape)
+
+
+# Sizes of the example that a function is traced with: Inductor decides
+# from them whether to split a loop across threads (and caches that
+# decision for every size), so they stand for a large tensor.
+TRACED_ELEMENTS = 2**20
+
+
+def _example(tensor, free_sizes):
+    """An uninitialised tensor like `tensor`, each size above 1 replaced by
+    one large size, so that `free_sizes` of them make `TRACED_ELEMENTS`
+    (tensors that broadcast together still do)."""
+    size = math.ceil(TRACED_ELEMENTS ** (1 / max(free_sizes, 1)))
+    shape = [dim if dim < 2 else size for dim in tensor.shape]
+    return torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+
+
+def _compile(function, tensors):
+    """`function` traced with symbolic sizes and compiled by Inductor.
+
+    Called without TorchDynamo, it checks no guards (`torch.compile`'s
+    check costs ~0.1 ms per call): the caller keys it by `_signature`.
+    Without duck sizing, sizes equal in the example stay distinct symbols.
+    """
+    from torch._inductor import compile as inductor_compile
+    from torch.fx.experimental import _config as fx_config
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    free_sizes = max(sum(dim > 1 for dim in tensor.shape) for tensor in tensors)
+    examples = [_example(tensor, free_sizes) for tensor in tensors]
+    with fx_config.patch(use_duck_shape=False):
+        graph = make_fx(function, tracing_mode="symbolic")(*examples)
+    inputs = [
+        node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"
+    ]
+    return inductor_compile(graph, inputs)
+
+
+def _run(function, tensors, **options):
+    """`function(*tensors, **options)` compiled (once per signature of the
+    tensors), or as it is if compilation has failed or autograd records it
+    (a backward with `create_graph=True`: its ops are then differentiated,
+    for second derivatives). Tensors are made contiguous, as compiled."""
+    tensors = [tensor.contiguous() for tensor in tensors]
     if available() and not torch.is_grad_enabled():
-        if function not in COMPILED:
-            COMPILED[function] = torch.compile(function, dynamic=True, fullgraph=True)
+        key = (function.__name__, tuple(sorted(options.items())))
+        key += tuple(_signature(tensor) for tensor in tensors)
         try:
-            return COMPILED[function](*args)
+            if key not in COMPILED:
+                COMPILED[key] = _compile(
+                    functools.partial(function, **options), tensors
+                )
+            return tuple(COMPILED[key](*tensors))
         except Exception as error:  # noqa: BLE001 (compilers fail in many ways)
             FAILURES.append(error)
             warnings.warn(
@@ -67,7 +119,7 @@ def _run(function, *args):
                 f"it op by op from now on (slower, equally accurate): {error!r}",
                 stacklevel=3,
             )
-    return function(*args)
+    return function(*tensors, **options)
 
 
 class _Softplus(torch.autograd.Function):
@@ -77,16 +129,21 @@ class _Softplus(torch.autograd.Function):
     def forward(ctx, x, beta, wide, beta_gradient):
         ctx.save_for_backward(x, beta)
         ctx.wide, ctx.beta_gradient = wide, beta_gradient
-        return _run(_value, x, beta, wide)
+        (value,) = _run(_value, (x, beta), wide=wide)
+        return value
 
     @staticmethod
     def backward(ctx, upstream):
         x, beta = ctx.saved_tensors
         beta_gradient = ctx.beta_gradient and ctx.needs_input_grad[1]
-        dx, dbeta = _run(
-            _gradients, x, beta, upstream.contiguous(), ctx.wide, beta_gradient
+        gradients = _run(
+            _gradients,
+            (x, beta, upstream),
+            wide=ctx.wide,
+            beta_gradient=beta_gradient,
         )
-        return dx, dbeta, None, None
+        dbeta = gradients[1] if beta_gradient else None
+        return gradients[0], dbeta, None, None
 
 
 def softplus(x, beta, beta_gradient, wide):
