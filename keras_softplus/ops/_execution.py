@@ -235,6 +235,11 @@ def bucketed(function, x, beta):
     every shape of a size bucket shares one compilation, so variable
     sequence lengths in `fit` cost a few compilations, not one each. x is
     padded with 0 and beta with 1, where the kernel is finite.
+
+    A graph whose shapes are all static runs with those shapes only: there
+    x and beta go to the launch as they are (one compilation, and no
+    padding copy or bucket arithmetic at every call). Eager tensors, whose
+    shapes are always static, keep the buckets.
     """
     import tensorflow as tf
 
@@ -242,6 +247,9 @@ def bucketed(function, x, beta):
         COMPILED[function] = tf.function(
             function, jit_compile=True, autograph=False, reduce_retracing=True
         )
+    static = x.shape.is_fully_defined() and beta.shape.is_fully_defined()
+    if static and not tf.executing_eagerly():
+        return COMPILED[function](x, beta)
     static_shape = tf.broadcast_static_shape(x.shape, beta.shape)
     shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(beta))
     size = tf.reduce_prod(shape)
