@@ -108,3 +108,26 @@ def test_uncompiled_graph_with_unknown_lengths_matches_eager():
         for g, e in zip(got, expected, strict=False):
             assert g.shape == e.shape
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=3e-6)
+
+
+@pytest.mark.parametrize(
+    "shape, padded",
+    [
+        pytest.param((2, 700, 3), False, id="static_shape"),
+        pytest.param((2, None, 3), True, id="unknown_length"),
+    ],
+)
+def test_uncompiled_graph_pads_to_a_bucket_only_for_unknown_shapes(shape, padded):
+    beta = tf.Variable([0.7, 1.3, 2.0])
+    graph_step = tf.function(
+        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
+        input_signature=[tf.TensorSpec(shape, tf.float32)],
+    )
+    graph = graph_step.get_concrete_function().graph
+    pads = [op for op in graph.get_operations() if op.type in ("Pad", "PadV2")]
+    assert bool(pads) == padded
+    x = tf.constant(seeded_normal((2, 700, 3), seed=7, scale=5.0))
+    expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
+    for got, want in zip(graph_step(x), expected, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=3e-6)
