@@ -94,20 +94,28 @@ def test_eager_calls_compile_nothing_and_graph_calls_share_size_buckets(dtype):
     assert len(set(buckets)) <= 8 * 9  # 8 per octave from 1024 to 2**19
 
 
+def uncompiled_graph_step(beta, shape):
+    """Value and gradients of `ops.softplus` in a `tf.function` (no XLA)
+    whose input has the static shape `shape`."""
+    return tf.function(
+        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
+        input_signature=[tf.TensorSpec(shape, tf.float32)],
+    )
+
+
+def assert_graph_matches_eager(graph_step, x, beta):
+    expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
+    for got, want in zip(graph_step(x), expected, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=3e-6)
+
+
 def test_uncompiled_graph_with_unknown_lengths_matches_eager():
     beta = tf.Variable([0.7, 1.3, 2.0])
-    signature = [tf.TensorSpec([None, None, 3], tf.float32)]
-    graph_step = tf.function(
-        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
-        input_signature=signature,
-    )
+    graph_step = uncompiled_graph_step(beta, [None, None, 3])
     for length in (1, 5, 700):
         x = tf.constant(seeded_normal((2, length, 3), seed=length, scale=5.0))
-        got = graph_step(x)
-        expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
-        for g, e in zip(got, expected, strict=False):
-            assert g.shape == e.shape
-            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=3e-6)
+        assert_graph_matches_eager(graph_step, x, beta)
 
 
 @pytest.mark.parametrize(
@@ -119,15 +127,9 @@ def test_uncompiled_graph_with_unknown_lengths_matches_eager():
 )
 def test_uncompiled_graph_pads_to_a_bucket_only_for_unknown_shapes(shape, padded):
     beta = tf.Variable([0.7, 1.3, 2.0])
-    graph_step = tf.function(
-        lambda x: (ops.softplus(x, beta), *gradients(ops.softplus, x, beta)),
-        input_signature=[tf.TensorSpec(shape, tf.float32)],
-    )
+    graph_step = uncompiled_graph_step(beta, shape)
     graph = graph_step.get_concrete_function().graph
     pads = [op for op in graph.get_operations() if op.type in ("Pad", "PadV2")]
     assert bool(pads) == padded
     x = tf.constant(seeded_normal((2, 700, 3), seed=7, scale=5.0))
-    expected = (ops.softplus(x, beta), *gradients(ops.softplus, x, beta))
-    for got, want in zip(graph_step(x), expected, strict=True):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=3e-6)
+    assert_graph_matches_eager(graph_step, x, beta)

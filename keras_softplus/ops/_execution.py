@@ -157,7 +157,8 @@ def execution_mode(*tensors):
     (a TensorFlow XLA context, JAX tracers, `torch.compile`), so that the
     compiler fuses them; "bucketed" in a TensorFlow graph that is not
     compiled, and for large eager TensorFlow tensors (one XLA launch per
-    size bucket, see `bucketed`); "compiled" for large eager PyTorch
+    size bucket, or per shape in a graph whose shapes are all static, see
+    `bucketed`); "compiled" for large eager PyTorch
     tensors (`_torch_compiled`); "eager" otherwise (one dispatch per op).
     Within `float32_only`, "fused" replaces "bucketed" (no XLA launch)."""
     backend = keras.backend.backend()
