@@ -407,6 +407,30 @@ def compiled_kernel_fallback():
         _torch_compiled.FAILURES[:] = saved[1]
 
 
+def saved_for_backward_under_compile():
+    """PyTorch: the dtypes of the tensors that a `torch.compile`d float32
+    `softplus` (learned beta) saves for its backward. Inductor's CPU code
+    stores a bool tensor many times slower than a float one, so a saved
+    mask would cost more than the kernel itself."""
+    import torch
+
+    from keras_softplus import ops
+
+    x = torch.linspace(-30.0, 30.0, 4096).reshape(64, 64).requires_grad_(True)
+    beta = torch.tensor(1.5, requires_grad=True)
+    compiled = torch.compile(lambda x, beta: ops.softplus(x, beta))
+    saved = []
+
+    def pack(tensor):
+        saved.append(str(tensor.dtype).removeprefix("torch."))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        y = compiled(x, beta)
+    torch.autograd.grad(y, (x, beta), torch.ones_like(y))
+    return saved
+
+
 # ---------------------------------------------------------------- worker side
 
 
@@ -633,6 +657,7 @@ def worker(run_name, out_dir):
     meta["layer_with_nan_beta"] = layer_with_nan_beta()
     if run["backend"] == "torch":
         meta["compiled_kernel_fallback"] = compiled_kernel_fallback()
+        meta["saved_for_backward_under_compile"] = saved_for_backward_under_compile()
     meta["modules_after_ops"] = sorted(
         m for m in ("tensorflow", "tensorflow_probability") if m in sys.modules
     )

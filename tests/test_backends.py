@@ -390,6 +390,16 @@ def test_failed_torch_compilation_warns_once_and_runs_eagerly(worker_results):
     assert fallback["first_close"] and fallback["then_equal"]
 
 
+@pytest.mark.parametrize(
+    "worker_results", run_ids(lambda r: r["backend"] == "torch"), indirect=True
+)
+def test_torch_compile_saves_only_x_and_beta_for_the_backward(worker_results):
+    """Under `torch.compile`, the float32 backward recomputes the kernel
+    from x and beta: no mask (bool tensor) is saved from the forward."""
+    _, _, _, meta = worker_results
+    assert meta["saved_for_backward_under_compile"] == ["float32", "float32"]
+
+
 @pytest.mark.parametrize("worker_results", run_ids(lambda r: r["train"]), indirect=True)
 def test_training_every_layer_and_loss_matches_tensorflow(worker_results):
     import keras
