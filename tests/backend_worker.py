@@ -408,27 +408,31 @@ def compiled_kernel_fallback():
 
 
 def saved_for_backward_under_compile():
-    """PyTorch: the dtypes of the tensors that a `torch.compile`d float32
-    `softplus` (learned beta) saves for its backward. Inductor's CPU code
-    stores a bool tensor many times slower than a float one, so a saved
-    mask would cost more than the kernel itself."""
+    """PyTorch: what a `torch.compile`d `softplus` (learned beta) saves for
+    its backward, per dtype: `[dtype, number of elements]` per tensor.
+    Inductor's CPU code stores a bool tensor many times slower than a float
+    one, so a saved mask of x's size would cost more than the kernel."""
     import torch
 
     from keras_softplus import ops
 
-    x = torch.linspace(-30.0, 30.0, 4096).reshape(64, 64).requires_grad_(True)
-    beta = torch.tensor(1.5, requires_grad=True)
-    compiled = torch.compile(lambda x, beta: ops.softplus(x, beta))
-    saved = []
+    found = {}
+    for dtype in (torch.float32, torch.float64):
+        x = torch.linspace(-30.0, 30.0, 4096, dtype=dtype).reshape(64, 64)
+        x.requires_grad_(True)
+        beta = torch.tensor(1.5, dtype=dtype, requires_grad=True)
+        compiled = torch.compile(lambda x, beta: ops.softplus(x, beta))
+        saved = []
 
-    def pack(tensor):
-        saved.append(str(tensor.dtype).removeprefix("torch."))
-        return tensor
+        def pack(tensor, saved=saved):
+            saved.append([str(tensor.dtype).removeprefix("torch."), tensor.numel()])
+            return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        y = compiled(x, beta)
-    torch.autograd.grad(y, (x, beta), torch.ones_like(y))
-    return saved
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            y = compiled(x, beta)
+        torch.autograd.grad(y, (x, beta), torch.ones_like(y))
+        found[str(dtype).removeprefix("torch.")] = saved
+    return found
 
 
 # ---------------------------------------------------------------- worker side
