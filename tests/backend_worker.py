@@ -414,14 +414,12 @@ def saved_for_backward_under_compile():
     one, so a saved mask of x's size would cost more than the kernel."""
     import torch
 
-    from keras_softplus import ops
-
     found = {}
     for dtype in (torch.float32, torch.float64):
         x = torch.linspace(-30.0, 30.0, 4096, dtype=dtype).reshape(64, 64)
         x.requires_grad_(True)
         beta = torch.tensor(1.5, dtype=dtype, requires_grad=True)
-        compiled = torch.compile(lambda x, beta: ops.softplus(x, beta))
+        compiled = _torch_compiled("softplus")
         saved = []
 
         def pack(tensor, saved=saved):
