@@ -433,6 +433,34 @@ def saved_for_backward_under_compile():
     return found
 
 
+def jax_float32_wide_product():
+    """JAX without `jax_enable_x64`: the float64 ops in the optimized HLO of
+    a jitted float32 fwd+bwd of `softplus` (the kernel's product in float64,
+    within `jax.enable_x64`), the dtypes of its results, eagerly and
+    compiled, and whether x64 stays off for the caller."""
+    import jax
+    import jax.numpy as jnp
+
+    from keras_softplus import ops
+
+    def partials(x, beta):
+        y, vjp = jax.vjp(ops.softplus, x, beta)
+        return (y, *vjp(jnp.ones_like(y)))
+
+    x = jnp.linspace(-30.0, 30.0, 1024, dtype=jnp.float32)
+    beta = jnp.float32(1.5)
+    compiled = jax.jit(partials).lower(x, beta).compile().as_text()
+    return {
+        "float64_multiplies": sum(
+            "f64[1024]" in line and "multiply(" in line
+            for line in compiled.splitlines()
+        ),
+        "jit_dtypes": [str(r.dtype) for r in jax.jit(partials)(x, beta)],
+        "eager_dtypes": [str(r.dtype) for r in partials(x, beta)],
+        "x64_after": bool(jax.config.jax_enable_x64),
+    }
+
+
 # ---------------------------------------------------------------- worker side
 
 
@@ -657,6 +685,8 @@ def worker(run_name, out_dir):
     meta["validation"] = record_validation()
     meta["output_dtypes"] = output_dtypes()
     meta["layer_with_nan_beta"] = layer_with_nan_beta()
+    if run_name == "jax":
+        meta["jax_float32_wide_product"] = jax_float32_wide_product()
     if run["backend"] == "torch":
         meta["compiled_kernel_fallback"] = compiled_kernel_fallback()
         meta["saved_for_backward_under_compile"] = saved_for_backward_under_compile()

@@ -402,6 +402,19 @@ def test_torch_compile_saves_only_x_and_beta_for_the_backward(worker_results):
         assert [dtype, 1] in saved, (dtype, saved)
 
 
+@pytest.mark.parametrize("worker_results", ["jax"], indirect=True)
+def test_jax_float32_takes_the_product_in_float64_without_x64(worker_results):
+    """Without `jax_enable_x64`, float32 forms `beta*x` in float64 (exact)
+    inside the kernel, as on the other backends, instead of the longer
+    error-free product; the caller's dtypes and x64 setting are unchanged."""
+    _, _, _, meta = worker_results
+    found = meta["jax_float32_wide_product"]
+    assert found["float64_multiplies"] >= 1, found
+    assert found["jit_dtypes"] == ["float32"] * 3, found
+    assert found["eager_dtypes"] == ["float32"] * 3, found
+    assert not found["x64_after"], found
+
+
 @pytest.mark.parametrize("worker_results", run_ids(lambda r: r["train"]), indirect=True)
 def test_training_every_layer_and_loss_matches_tensorflow(worker_results):
     import keras

@@ -115,16 +115,41 @@ def float32_only():
         FLOAT32_ONLY["active"] = previous
 
 
+# JAX platforms with native float64; TPUs have none.
+JAX_FLOAT64_PLATFORMS = ("cpu", "gpu", "cuda", "rocm")
+
+
 def wide_dtype(dtype):
-    """float64 for a float32 computation where the backend has float64 (JAX
-    only with `jax_enable_x64`) and `float32_only` is not active, else None."""
+    """float64 for a float32 computation where the backend has float64 and
+    `float32_only` is not active, else None.
+
+    JAX without `jax_enable_x64` has float64 within `wide_scope`, on CPU and
+    GPU, from JAX 0.8 (`jax.enable_x64` as a scope; before, it did not work
+    under `jit`). On JAX's CPU, float32 fwd+bwd at 1M elements then takes
+    0.65x the time of the error-free product in float32.
+    """
     if dtype != "float32" or FLOAT32_ONLY["active"]:
         return None
     if keras.backend.backend() == "jax":
         import jax
 
-        return "float64" if jax.config.jax_enable_x64 else None
+        if jax.config.jax_enable_x64:
+            return "float64"
+        native = jax.default_backend() in JAX_FLOAT64_PLATFORMS
+        return "float64" if native and hasattr(jax, "enable_x64") else None
     return "float64"
+
+
+def wide_scope(wide):
+    """The scope in which the kernel runs in the wide dtype `wide`: on JAX
+    without `jax_enable_x64`, JAX's x64 mode for the ops traced or run
+    within it (the caller's arrays and dtypes are unchanged); elsewhere a
+    scope that does nothing."""
+    if wide is None or keras.backend.backend() != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
 
 
 def sum_to_shape(grad, like):
@@ -308,11 +333,12 @@ def evaluate(quantity, x, beta):
     mode = execution_mode(x, beta)
     if mode == "bucketed":
         return bucketed(full, x, beta)
-    if mode == "fused":
-        return full(x, beta)
-    if wide:
-        return COMPACT_FORMS[quantity](x, beta, wide)
-    return eager_graph(full)(x, beta)
+    with wide_scope(wide):
+        if mode == "fused":
+            return full(x, beta)
+        if wide:
+            return COMPACT_FORMS[quantity](x, beta, wide)
+        return eager_graph(full)(x, beta)
 
 
 def _forward_value(x, beta):
@@ -409,9 +435,11 @@ def _in_working_dtype(function, y, beta):
     backend has it (so `beta*y` cannot overflow), each result cast back."""
     dtype = keras.backend.standardize_dtype(y.dtype)
     wide = wide_dtype(dtype)
-    if wide:
-        y, beta = kops.cast(y, wide), kops.cast(beta, wide)
-    return keras.tree.map_structure(lambda r: kops.cast(r, dtype), function(y, beta))
+    with wide_scope(wide):
+        if wide:
+            y, beta = kops.cast(y, wide), kops.cast(beta, wide)
+        results = function(y, beta)
+        return keras.tree.map_structure(lambda r: kops.cast(r, dtype), results)
 
 
 @kops.custom_gradient
