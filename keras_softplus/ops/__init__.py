@@ -50,8 +50,9 @@ def softplus(x, beta=1.0, *, beta_gradient=None, validate_beta=True):
     4 ulp, and d/dbeta within 16 ulp, of the exact result in float32 and
     float64 (tested against 50-digit mpmath), also far in the tails, where
     `beta * x` must be exact: float32 is computed in float64, where it is
-    (and so is tiny x times huge beta); float64, and float32 on JAX without
-    `jax_enable_x64`, carry an error-free product, exact for |x| and beta
+    (and so is tiny x times huge beta); float64, and float32 where there is
+    no float64 (JAX on TPU, JAX before 0.8 without `jax_enable_x64`,
+    `float32_only`), carry an error-free product, exact for |x| and beta
     above `tiny / eps` (2**-970 in float64). The gradient is differentiable
     again, for second derivatives in `x` and `beta`. The same bounds hold
     on every Keras backend (TensorFlow, JAX, PyTorch), eagerly, in graphs

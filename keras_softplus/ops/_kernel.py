@@ -13,7 +13,8 @@ the same for both:
   fit in 53), and `z_hi`, `z_lo` are its float32 rounding and the (exactly
   representable) rest; exp, log and divide then run in float32, where they
   cost half as much, with first-order corrections in `z_lo`.
-- error-free: float64 (and float32 on JAX without `jax_enable_x64`) splits
+- error-free: float64 (and float32 where `_execution.wide_dtype` finds no
+  float64: JAX on TPU, and before JAX 0.8 without `jax_enable_x64`) splits
   the factors (Veltkamp) and sums their exact partial products.
 
 Notation: `z = beta * x`, `a = |z|`, `e = exp(-a)`, `sigmoid(-a) = e/(1+e)`,
