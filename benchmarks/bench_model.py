@@ -26,7 +26,7 @@ op on a scalar; `step_structure`, the optimized HLO of each model's loss +
 gradients.
 
 Usage: python benchmarks/bench_model.py [--quick] [--repetitions N]
-       [--backends tensorflow,jax,torch]
+       [--backends tensorflow,jax,torch] [--output model.json]
 """
 
 import argparse
@@ -414,6 +414,7 @@ def main():
         default=",".join(BACKEND_CONFIGS),
         help="comma-separated, of tensorflow, jax, torch (default all)",
     )
+    parser.add_argument("--output", default="model.json", help="results file name")
     # Internal: measure this process's backend and write its JSON there.
     parser.add_argument("--worker", metavar="OUTPUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -453,7 +454,7 @@ def main():
     }
     print("\n".join(make_summary.model_section(payload)))
     _common.write_json(
-        os.path.join(_common.results_dir(args.quick), "model.json"), payload
+        os.path.join(_common.results_dir(args.quick), args.output), payload
     )
     return 0
 
