@@ -42,6 +42,11 @@ NUMPY_DTYPES = {
 # of a tensor of `_torch_compiled.COMPILED_SIZE` elements or more, which the
 # package runs through its own Inductor-compiled kernel (the size threshold
 # is lowered to 0 for these cases, so the grids need not be that large).
+# PyTorch's Inductor-compiled float32 kernels take the float64 product in
+# "compile" and "large", the error-free float32 product in their
+# "_error_free" twins (`_execution.INDUCTOR_CONVERTS_SLOWLY` set either way,
+# whatever the CPU), so that both forms are held to the bounds on every
+# machine.
 RUNS = {
     "jax": {
         "backend": "jax",
@@ -69,7 +74,9 @@ RUNS = {
             ("float16", "eager"),
             ("bfloat16", "eager"),
             ("float32", "compile"),
+            ("float32", "compile_error_free"),
             ("float32", "large"),
+            ("float32", "large_error_free"),
             ("float64", "large"),
         ],
         "train": True,
@@ -409,27 +416,30 @@ def compiled_kernel_fallback():
 
 def saved_for_backward_under_compile():
     """PyTorch: what a `torch.compile`d `softplus` (learned beta) saves for
-    its backward, per dtype: `[dtype, number of elements]` per tensor.
-    Inductor's CPU code stores a bool tensor many times slower than a float
-    one, so a saved mask of x's size would cost more than the kernel."""
+    its backward, per dtype and mode: `[dtype, number of elements]` per
+    tensor. Inductor's CPU code stores a bool tensor many times slower than
+    a float one, so a saved mask of x's size would cost more than the
+    kernel."""
     import torch
 
     found = {}
-    for dtype in (torch.float32, torch.float64):
-        x = torch.linspace(-30.0, 30.0, 4096, dtype=dtype).reshape(64, 64)
-        x.requires_grad_(True)
-        beta = torch.tensor(1.5, dtype=dtype, requires_grad=True)
-        compiled = _torch_compiled("softplus")
+    cases = [("float32", "compile"), ("float32", "compile_error_free")]
+    for dtype, mode in [*cases, ("float64", "compile")]:
+        x = torch.linspace(-30.0, 30.0, 4096, dtype=getattr(torch, dtype))
+        x = x.reshape(64, 64).requires_grad_(True)
+        beta = torch.tensor(1.5, dtype=x.dtype, requires_grad=True)
+        compiled = _torch_compiled("softplus", mode)
         saved = []
 
         def pack(tensor, saved=saved):
             saved.append([str(tensor.dtype).removeprefix("torch."), tensor.numel()])
             return tensor
 
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            y = compiled(x, beta)
-        torch.autograd.grad(y, (x, beta), torch.ones_like(y))
-        found[str(dtype).removeprefix("torch.")] = saved
+        with torch_case(mode):
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                y = compiled(x, beta)
+            torch.autograd.grad(y, (x, beta), torch.ones_like(y))
+        found[f"{dtype}|{mode}"] = saved
     return found
 
 
@@ -507,7 +517,8 @@ def _jax_partials(name, mode):
 
 
 @functools.cache
-def _torch_compiled(name):
+def _torch_compiled(name, mode):
+    """The op `torch.compile`d, one per mode (each traces with its product)."""
     import torch
 
     return torch.compile(op_functions()[name])
@@ -530,7 +541,8 @@ def backend_partials(name, x, beta, dtype, mode):
 
         x_tensor.requires_grad_(True)
         beta_tensor.requires_grad_(True)
-        function = _torch_compiled(name) if mode == "compile" else op_functions()[name]
+        compiled = mode.startswith("compile")
+        function = _torch_compiled(name, mode) if compiled else op_functions()[name]
         y = function(x_tensor, beta_tensor)
         grads = torch.autograd.grad(y, (x_tensor, beta_tensor), torch.ones_like(y))
         results = (y.detach(), *grads)
@@ -612,7 +624,7 @@ def backend_two_product(a, b, dtype, mode):
         import jax
 
         compute = jax.jit(compute)
-    elif mode == "compile":
+    elif mode.startswith("compile"):
         import torch
 
         compute = torch.compile(compute)
@@ -621,19 +633,64 @@ def backend_two_product(a, b, dtype, mode):
 
 
 @contextlib.contextmanager
-def compiled_size_lowered(lowered):
-    """PyTorch's "large" mode: every eager call takes the compiled kernel."""
-    if not lowered:
-        yield
-        return
+def torch_case(mode):
+    """PyTorch's modes: in "large*" every eager call takes the compiled
+    kernel; "*_error_free" sets `INDUCTOR_CONVERTS_SLOWLY` (the error-free
+    float32 product in Inductor's kernels), the others clear it. Both are
+    restored afterwards."""
+    from keras_softplus.ops import _execution
     from keras_softplus.ops import _torch_compiled
 
-    size = _torch_compiled.COMPILED_SIZE
-    _torch_compiled.COMPILED_SIZE = 0
+    size, slowly = (
+        _torch_compiled.COMPILED_SIZE,
+        dict(_execution.INDUCTOR_CONVERTS_SLOWLY),
+    )
+    if mode.startswith("large"):
+        _torch_compiled.COMPILED_SIZE = 0
+    _execution.INDUCTOR_CONVERTS_SLOWLY["active"] = mode.endswith("_error_free")
     try:
         yield
     finally:
         _torch_compiled.COMPILED_SIZE = size
+        _execution.INDUCTOR_CONVERTS_SLOWLY.update(slowly)
+
+
+def compiled_float32_products():
+    """The `wide` of each float32 kernel that `_torch_compiled` compiled
+    ("float64", or "None" for the error-free product)."""
+    import torch
+
+    from keras_softplus.ops import _torch_compiled
+
+    return sorted(
+        {
+            str(dict(key[1])["wide"])
+            for key in _torch_compiled.COMPILED
+            if key[2][0] == torch.float32
+        }
+    )
+
+
+def torch_float32_product():
+    """`_execution.wide_dtype` of a float32 CPU tensor per execution mode,
+    with `INDUCTOR_CONVERTS_SLOWLY` cleared and set (restored after)."""
+    import torch
+
+    from keras_softplus.ops import _execution
+
+    x = torch.ones(3)
+    saved = dict(_execution.INDUCTOR_CONVERTS_SLOWLY)
+    products = {}
+    try:
+        for slowly in (False, True):
+            _execution.INDUCTOR_CONVERTS_SLOWLY["active"] = slowly
+            products[str(slowly)] = {
+                mode: _execution.wide_dtype("float32", mode, x)
+                for mode in ("eager", "compiled", "fused")
+            }
+    finally:
+        _execution.INDUCTOR_CONVERTS_SLOWLY.update(saved)
+    return products
 
 
 def compute_case(arrays, dtype, mode):
@@ -673,7 +730,10 @@ def worker(run_name, out_dir):
     assert keras.backend.backend() == run["backend"], keras.backend.backend()
     arrays, meta = {}, {}
     for dtype, mode in run["cases"]:
-        with compiled_size_lowered(mode == "large"):
+        if run["backend"] == "torch":
+            with torch_case(mode):
+                compute_case(arrays, dtype, mode)
+        else:
             compute_case(arrays, dtype, mode)
     if run["backend"] == "torch":
         from keras_softplus.ops import _torch_compiled
@@ -681,7 +741,9 @@ def worker(run_name, out_dir):
         meta["torch_compiled"] = {
             "functions": sorted({key[0] for key in _torch_compiled.COMPILED}),
             "failures": [repr(error) for error in _torch_compiled.FAILURES],
+            "float32_products": compiled_float32_products(),
         }
+        meta["torch_float32_product"] = torch_float32_product()
     meta["validation"] = record_validation()
     meta["output_dtypes"] = output_dtypes()
     meta["layer_with_nan_beta"] = layer_with_nan_beta()

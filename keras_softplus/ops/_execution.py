@@ -119,9 +119,37 @@ def float32_only():
 JAX_FLOAT64_PLATFORMS = ("cpu", "gpu", "cuda", "rocm")
 
 
-def wide_dtype(dtype):
+def _cpu_vendor():
+    """The CPU's vendor as Linux names it ("GenuineIntel", "AuthenticAMD"),
+    or "" where /proc/cpuinfo does not say."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+# Inductor's CPU code converts float32 to float64 and back through memory,
+# element by element (ATen's vector types have no float/double conversion
+# in torch 2.13). On an Intel Xeon (Sapphire Rapids, AVX-512) that made the
+# float64 product cost more than the rest of the kernel: fwd+bwd at 2**20
+# elements 2.3x the time of the error-free float32 product; on an AMD EPYC
+# (AVX-512) the product took ~7% of the backward. Read once, at import, so
+# that `torch.compile` traces no file access.
+INDUCTOR_CONVERTS_SLOWLY = {"active": _cpu_vendor() == "GenuineIntel"}
+
+
+def wide_dtype(dtype, mode=None, tensor=None):
     """float64 for a float32 computation where the backend has float64 and
     `float32_only` is not active, else None.
+
+    `mode` and `tensor`: the `execution_mode` of the call and one of its
+    tensors. PyTorch's Inductor-compiled kernels ("compiled", and "fused"
+    under `torch.compile`) on a CPU where `INDUCTOR_CONVERTS_SLOWLY` take
+    the error-free float32 product instead.
 
     JAX without `jax_enable_x64` has float64 within `wide_scope`, on CPU and
     GPU, from JAX 0.8 (`jax.enable_x64` as a scope; before, it did not work
@@ -130,13 +158,21 @@ def wide_dtype(dtype):
     """
     if dtype != "float32" or FLOAT32_ONLY["active"]:
         return None
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax
 
         if jax.config.jax_enable_x64:
             return "float64"
         native = jax.default_backend() in JAX_FLOAT64_PLATFORMS
         return "float64" if native and hasattr(jax, "enable_x64") else None
+    if (
+        backend == "torch"
+        and mode in ("compiled", "fused")
+        and INDUCTOR_CONVERTS_SLOWLY["active"]
+        and tensor.device.type == "cpu"
+    ):
+        return None
     return "float64"
 
 
@@ -328,9 +364,9 @@ def evaluate(quantity, x, beta):
     1.7 ms against 3.0 ms for a `tf.function` call); other dtypes (and
     float32 within `float32_only`) the full form, one dispatch on TensorFlow.
     """
-    wide = wide_dtype(keras.backend.standardize_dtype(x.dtype))
-    full = FULL_FORMS[(quantity, wide)]
     mode = execution_mode(x, beta)
+    wide = wide_dtype(keras.backend.standardize_dtype(x.dtype), mode, x)
+    full = FULL_FORMS[(quantity, wide)]
     if mode == "bucketed":
         return bucketed(full, x, beta)
     with wide_scope(wide):
@@ -414,7 +450,7 @@ def softplus(x, beta, beta_gradient=True):
     if execution_mode(x, beta) == "compiled":
         from keras_softplus.ops import _torch_compiled
 
-        wide = wide_dtype(keras.backend.standardize_dtype(x.dtype))
+        wide = wide_dtype(keras.backend.standardize_dtype(x.dtype), "compiled", x)
         return _torch_compiled.softplus(x, beta, beta_gradient, wide)
     if beta_gradient:
         return _softplus_learned_beta(x, beta)

@@ -14,7 +14,8 @@ the same for both:
   representable) rest; exp, log and divide then run in float32, where they
   cost half as much, with first-order corrections in `z_lo`.
 - error-free: float64 (and float32 where `_execution.wide_dtype` finds no
-  float64: JAX on TPU, and before JAX 0.8 without `jax_enable_x64`) splits
+  float64, JAX on TPU and before JAX 0.8 without `jax_enable_x64`, or a
+  slow conversion to it, PyTorch's Inductor kernels on Intel CPUs) splits
   the factors (Veltkamp) and sums their exact partial products.
 
 Notation: `z = beta * x`, `a = |z|`, `e = exp(-a)`, `sigmoid(-a) = e/(1+e)`,
