@@ -423,8 +423,12 @@ def saved_for_backward_under_compile():
     import torch
 
     found = {}
-    cases = [("float32", "compile"), ("float32", "compile_error_free")]
-    for dtype, mode in [*cases, ("float64", "compile")]:
+    cases = [
+        ("float32", "compile"),
+        ("float32", "compile_error_free"),
+        ("float64", "compile"),
+    ]
+    for dtype, mode in cases:
         x = torch.linspace(-30.0, 30.0, 4096, dtype=getattr(torch, dtype))
         x = x.reshape(64, 64).requires_grad_(True)
         beta = torch.tensor(1.5, dtype=x.dtype, requires_grad=True)
@@ -679,17 +683,13 @@ def torch_float32_product():
     from keras_softplus.ops import _execution
 
     x = torch.ones(3)
-    saved = dict(_execution.INDUCTOR_CONVERTS_SLOWLY)
     products = {}
-    try:
-        for slowly in (False, True):
-            _execution.INDUCTOR_CONVERTS_SLOWLY["active"] = slowly
+    for slowly, case in [(False, "compile"), (True, "compile_error_free")]:
+        with torch_case(case):
             products[str(slowly)] = {
                 mode: _execution.wide_dtype("float32", mode, x)
                 for mode in ("eager", "compiled", "fused")
             }
-    finally:
-        _execution.INDUCTOR_CONVERTS_SLOWLY.update(saved)
     return products
 
 
@@ -730,10 +730,8 @@ def worker(run_name, out_dir):
     assert keras.backend.backend() == run["backend"], keras.backend.backend()
     arrays, meta = {}, {}
     for dtype, mode in run["cases"]:
-        if run["backend"] == "torch":
-            with torch_case(mode):
-                compute_case(arrays, dtype, mode)
-        else:
+        torch_run = run["backend"] == "torch"
+        with torch_case(mode) if torch_run else contextlib.nullcontext():
             compute_case(arrays, dtype, mode)
     if run["backend"] == "torch":
         from keras_softplus.ops import _torch_compiled
